@@ -1,0 +1,188 @@
+//! The in-process request path on `hello`, and the same component call on
+//! bare wasmtime: the gap between the two groups is what wt's own layers cost.
+//!
+//! Needs `target/twins/hello.wasm` (`cargo xtask build-twins`), or
+//! `WT_TWINS_DIR`. Run: `cargo bench -p wt-bench`.
+
+#![allow(unsafe_code)] // bindgen! output in the baseline module
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+
+fn hello_wasm() -> PathBuf {
+    let dir = std::env::var_os("WT_TWINS_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/twins"),
+        PathBuf::from,
+    );
+    let path = dir.join("hello.wasm");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask build-twins` first",
+        path.display()
+    );
+    path
+}
+
+fn wt_in_process(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let host = rt.block_on(async {
+        let host = wt_host::Host::builder().cache_dir(None).build().unwrap();
+        host.add_twin_file(hello_wasm()).await.unwrap();
+        host
+    });
+    let mut group = c.benchmark_group("in_process");
+    group.bench_function("wt/hello GET /", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = http::Request::get("/").body(Bytes::new()).unwrap();
+            let response = host.handle("hello", request).await.unwrap();
+            assert_eq!(response.status(), 200);
+        });
+    });
+    group.bench_function("wt/hello POST /counter", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = http::Request::post("/counter").body(Bytes::new()).unwrap();
+            let response = host.handle("hello", request).await.unwrap();
+            assert_eq!(response.status(), 200);
+        });
+    });
+    group.finish();
+}
+
+/// Plain wasmtime: the same component, instantiated per call from an
+/// `InstancePre` with the pooling allocator, imports answered by the
+/// simplest possible host. No routing, no transaction, no deadline.
+mod baseline {
+    use std::collections::BTreeMap;
+
+    use wasmtime::component::{HasSelf, Linker, ResourceTable};
+    use wasmtime::{Config, Engine, InstanceAllocationStrategy, Store};
+    use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "twin",
+        exports: { default: async },
+    });
+
+    use wondertwin::twin::{clock, log, store, types};
+
+    pub struct State {
+        wasi: WasiCtx,
+        table: ResourceTable,
+        map: BTreeMap<String, Vec<u8>>,
+    }
+
+    impl WasiView for State {
+        fn ctx(&mut self) -> WasiCtxView<'_> {
+            WasiCtxView {
+                ctx: &mut self.wasi,
+                table: &mut self.table,
+            }
+        }
+    }
+
+    impl store::Host for State {
+        fn get(&mut self, key: String) -> Option<Vec<u8>> {
+            self.map.get(&key).cloned()
+        }
+        fn set(&mut self, key: String, value: Vec<u8>) -> Result<(), store::StoreError> {
+            self.map.insert(key, value);
+            Ok(())
+        }
+        fn delete(&mut self, key: String) -> bool {
+            self.map.remove(&key).is_some()
+        }
+        fn scan(
+            &mut self,
+            start: String,
+            _end: Option<String>,
+            limit: u32,
+            _reverse: bool,
+        ) -> Vec<store::Entry> {
+            self.map
+                .range(start..)
+                .take(limit as usize)
+                .map(|(k, v)| store::Entry {
+                    key: k.clone(),
+                    value: v.clone(),
+                })
+                .collect()
+        }
+    }
+    impl clock::Host for State {
+        fn now_millis(&mut self) -> u64 {
+            0
+        }
+        fn wall_millis(&mut self) -> u64 {
+            0
+        }
+    }
+    impl log::Host for State {
+        fn log(&mut self, _level: log::Level, _message: String) {}
+    }
+    impl types::Host for State {}
+
+    pub struct Bare {
+        engine: Engine,
+        pre: TwinPre<State>,
+    }
+
+    impl Bare {
+        pub fn new(wasm: &[u8]) -> Self {
+            let mut config = Config::new();
+            config.allocation_strategy(InstanceAllocationStrategy::pooling());
+            let engine = Engine::new(&config).unwrap();
+            let component = wasmtime::component::Component::new(&engine, wasm).unwrap();
+            let mut linker = Linker::new(&engine);
+            wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+            Twin::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s).unwrap();
+            let pre = TwinPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
+            Self { engine, pre }
+        }
+
+        pub async fn get_root(&self) -> u16 {
+            let state = State {
+                wasi: WasiCtx::builder().build(),
+                table: ResourceTable::new(),
+                map: BTreeMap::new(),
+            };
+            let mut store = Store::new(&self.engine, state);
+            let twin = self.pre.instantiate_async(&mut store).await.unwrap();
+            let request = types::Request {
+                method: "GET".into(),
+                path: "/".into(),
+                query: String::new(),
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            twin.wondertwin_twin_handler()
+                .call_handle(&mut store, &request)
+                .await
+                .unwrap()
+                .status
+        }
+    }
+}
+
+fn bare_wasmtime(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let bare = baseline::Bare::new(&std::fs::read(hello_wasm()).unwrap());
+    let mut group = c.benchmark_group("baseline");
+    group.bench_function("wasmtime/hello GET /", |b| {
+        b.to_async(&rt).iter(|| async {
+            assert_eq!(bare.get_root().await, 200);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, wt_in_process, bare_wasmtime);
+criterion_main!(benches);

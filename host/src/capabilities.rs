@@ -1,0 +1,145 @@
+//! What a twin instance can reach: our `store`, `clock` and `log` imports, and
+//! WASI with nothing granted (no preopened directories, no environment, no
+//! arguments, no network, stdio discarded). Rust's standard library imports
+//! WASI interfaces even when a twin never uses them, so WASI is linked, empty.
+
+use wasmtime::component::{HasSelf, Linker, ResourceTable};
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::{self, clock, log, store};
+use crate::clock::TwinClock;
+use crate::limits::Limits;
+use crate::state::Transaction;
+
+/// Longest key a twin may store; keys are identifiers, not payloads.
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// How much of a twin's stderr is kept per request: enough for a panic message.
+const STDERR_CAPTURE_BYTES: usize = 4096;
+
+/// Per-request store data: one of these lives exactly as long as one call.
+pub struct InstanceState {
+    pub(crate) twin: std::sync::Arc<str>,
+    pub(crate) txn: Transaction,
+    pub(crate) clock: TwinClock,
+    pub(crate) limits: StoreLimits,
+    /// Epoch ticks this call has used; the deadline callback counts them.
+    pub(crate) ticks: u64,
+    /// The twin's stderr, where Rust prints a panic's message before the
+    /// trap; it goes into the 500 body so the author sees why.
+    pub(crate) stderr: MemoryOutputPipe,
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl InstanceState {
+    pub fn new(twin: std::sync::Arc<str>, txn: Transaction, clock: TwinClock, limits: &Limits) -> Self {
+        let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
+        let wasi = WasiCtx::builder()
+            .stderr(stderr.clone())
+            // Deny every socket address and name lookup: a twin reaches the
+            // world only through imports the host controls.
+            .socket_addr_check(|_, _| Box::pin(async { false }))
+            .allow_ip_name_lookup(false)
+            .allow_tcp(false)
+            .allow_udp(false)
+            .build();
+        Self {
+            twin,
+            txn,
+            clock,
+            limits: StoreLimitsBuilder::new()
+                .memory_size(limits.max_memory_bytes)
+                .instances(64)
+                .tables(64)
+                .memories(16)
+                .build(),
+            ticks: 0,
+            stderr,
+            wasi,
+            table: ResourceTable::new(),
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Adds every import of the twin world (and empty WASI) to `linker`.
+pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    bindings::Twin::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
+    Ok(())
+}
+
+impl store::Host for InstanceState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
+        Ok(self.txn.get(&key))
+    }
+
+    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), store::StoreError>> {
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Ok(Err(store::StoreError::Invalid(format!(
+                "keys must be 1 to {MAX_KEY_BYTES} bytes; got {}",
+                key.len()
+            ))));
+        }
+        self.txn.set(key, value);
+        Ok(Ok(()))
+    }
+
+    fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
+        Ok(self.txn.delete(&key))
+    }
+
+    fn scan(
+        &mut self,
+        start: String,
+        end: Option<String>,
+        limit: u32,
+        reverse: bool,
+    ) -> wasmtime::Result<Vec<store::Entry>> {
+        // Bound what one call can copy into the guest at once.
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(10_000);
+        Ok(self
+            .txn
+            .scan(&start, end.as_deref(), limit, reverse)
+            .into_iter()
+            .map(|(key, value)| store::Entry { key, value })
+            .collect())
+    }
+}
+
+impl clock::Host for InstanceState {
+    fn now_millis(&mut self) -> wasmtime::Result<u64> {
+        Ok(self.clock.now_millis())
+    }
+
+    fn wall_millis(&mut self) -> wasmtime::Result<u64> {
+        Ok(crate::clock::wall_millis())
+    }
+}
+
+impl log::Host for InstanceState {
+    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let twin = &*self.twin;
+        match level {
+            log::Level::Trace => tracing::trace!(target: "twin", twin, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "twin", twin, "{message}"),
+            log::Level::Info => tracing::info!(target: "twin", twin, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "twin", twin, "{message}"),
+            log::Level::Error => tracing::error!(target: "twin", twin, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+impl bindings::types::Host for InstanceState {}

@@ -1,0 +1,302 @@
+//! Command-line interface. The doc comments below are the `--help` text.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use wt_host::{Host, ServeConfig};
+
+/// Run behavioral API twins: stateful, faithful fakes of SaaS APIs that the
+/// vendors' own SDKs talk to unchanged.
+#[derive(Debug, Parser)]
+#[command(name = "wt-host", version, about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    logging: Logging,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Load twins and serve them over HTTP until interrupted.
+    Run(RunArgs),
+    /// Print what a twin component says about itself.
+    Inspect(InspectArgs),
+    /// Print the versions this binary was built with.
+    Version,
+}
+
+#[derive(Debug, Args)]
+struct Logging {
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct EngineArgs {
+    /// Where compiled native code is cached [default: the user's cache dir, wt/precompiled].
+    #[arg(long, value_name = "DIR", env = "WT_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile every twin on every start; keep nothing on disk.
+    #[arg(long, conflicts_with = "cache_dir")]
+    no_cache: bool,
+}
+
+impl EngineArgs {
+    fn host(&self, limits: wt_host::Limits) -> anyhow::Result<Host> {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(Host::default_cache_dir)
+        };
+        Ok(Host::builder().cache_dir(cache_dir).limits(limits).build()?)
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Twins to serve: a component path (`twins/hello.wasm`), or `NAME=PATH`
+    /// to serve it under another name.
+    #[arg(value_name = "TWIN", required = true)]
+    twins: Vec<String>,
+    /// Address of the shared listener (`/<twin>/…` and `Host: <twin>.localhost`).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4100")]
+    listen: SocketAddr,
+    /// A twin's own port, as NAME=PORT (0 picks a free port). Repeatable.
+    #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port)]
+    ports: Vec<(String, u16)>,
+    /// Serve twins only through the shared listener.
+    #[arg(long)]
+    no_own_ports: bool,
+    /// How long a request may run before it is stopped with a 504 (e.g. 30s, 500ms).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// How long in-flight requests get to finish on shutdown.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    drain_timeout: Duration,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+#[derive(Debug, Args)]
+struct InspectArgs {
+    /// The component to inspect.
+    file: PathBuf,
+    #[command(flatten)]
+    engine: EngineArgs,
+}
+
+/// A failure the user caused with the input they gave: exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct BadInput(String);
+
+impl Cli {
+    pub async fn run(self) -> anyhow::Result<()> {
+        init_logging(self.logging.log_format);
+        match self.command {
+            Command::Run(args) => run(args).await,
+            Command::Inspect(args) => inspect(args).await,
+            Command::Version => {
+                println!("wt-host {}", env!("CARGO_PKG_VERSION"));
+                println!("world {}", wt_host::WORLD);
+                println!("target {}-{}", std::env::consts::ARCH, std::env::consts::OS);
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let mut limits = wt_host::Limits::default();
+    limits.request_timeout = args.request_timeout;
+    let host = args.engine.host(limits)?;
+    let mut loaded = Vec::new();
+    for spec in &args.twins {
+        let (name, path) = match spec.split_once('=') {
+            Some((name, path)) => (Some(name), PathBuf::from(path)),
+            None => (None, PathBuf::from(spec)),
+        };
+        let info = match name {
+            Some(name) => host.add_twin_file_as(name, &path).await,
+            None => host.add_twin_file(&path).await,
+        };
+        loaded.push(info.map_err(load_error)?);
+    }
+
+    let config = ServeConfig {
+        listen: args.listen,
+        ports: args.ports.into_iter().collect::<BTreeMap<_, _>>(),
+        own_ports: if args.no_own_ports {
+            wt_host::OwnPorts::None
+        } else {
+            wt_host::OwnPorts::Described
+        },
+        drain_timeout: args.drain_timeout,
+    };
+    let running = host
+        .serve(config)
+        .await
+        .map_err(|err| anyhow::Error::new(BadInput(err.to_string())))?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wt-host {} listening on {} (control plane {}/_wt/)",
+        env!("CARGO_PKG_VERSION"),
+        running.url(),
+        running.url()
+    )?;
+    for info in &loaded {
+        let own = running
+            .twin_addr(&info.name)
+            .filter(|a| a.port() != 0)
+            .map_or_else(|| "-".to_owned(), |a| format!("http://{a}"));
+        writeln!(
+            out,
+            "ready {} {} {} {} (loaded in {:.1} ms, precompiled cache {})",
+            info.name,
+            info.version,
+            own,
+            running.prefixed_url(&info.name).unwrap_or_default(),
+            info.load_millis,
+            match info.cache {
+                wt_host::CacheOutcome::Hit => "hit",
+                wt_host::CacheOutcome::Miss => "miss",
+                wt_host::CacheOutcome::Disabled => "off",
+            }
+        )?;
+    }
+    out.flush()?;
+    drop(out);
+
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
+    let host = args.engine.host(wt_host::Limits::default())?;
+    let info = host.add_twin_file(&args.file).await.map_err(load_error)?;
+    println!("{}", serde_json::to_string_pretty(&info)?);
+    Ok(())
+}
+
+fn load_error(err: wt_host::Error) -> anyhow::Error {
+    match err {
+        wt_host::Error::Load(load) => anyhow::Error::new(BadInput(load.to_string())),
+        other => anyhow::Error::new(other),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = terminate => {}
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("WT_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
+}
+
+fn parse_port(spec: &str) -> Result<(String, u16), String> {
+    let (name, port) = spec
+        .split_once('=')
+        .ok_or_else(|| format!("expected NAME=PORT, got {spec:?}"))?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("{port:?} is not a port number (0-65535)"))?;
+    Ok((name.to_owned(), port))
+}
+
+/// `30s`, `500ms`, `2m`, or a bare number of seconds.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30s or 500ms"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+    };
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("{text:?} must be more than zero"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// The error chain on one line: `context: cause: root cause`.
+pub fn one_line(err: &anyhow::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
+
+/// 2 when the user's input was at fault, 1 otherwise.
+pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if err.chain().any(|e| e.is::<BadInput>()) { 2 } else { 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn ports_parse_as_name_equals_port() {
+        assert_eq!(parse_port("stripe=0"), Ok(("stripe".into(), 0)));
+        assert!(parse_port("stripe").is_err());
+        assert!(parse_port("stripe=99999").is_err());
+    }
+}

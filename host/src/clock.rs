@@ -1,0 +1,102 @@
+//! Twin time: real time unless the host freezes or moves it.
+//!
+//! A clock is shared by every twin in a host by default so "advance 24h"
+//! moves the whole simulated world together; its offset and freeze point are
+//! atomics so reading it on the request path takes no lock.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Real wall time in milliseconds since the Unix epoch.
+pub fn wall_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// A handle to a twin clock; clones share it.
+#[derive(Debug, Clone, Default)]
+pub struct TwinClock {
+    inner: Arc<ClockInner>,
+}
+
+#[derive(Debug, Default)]
+struct ClockInner {
+    /// Milliseconds added to real time.
+    offset_millis: AtomicI64,
+    /// Non-zero: time stands still at this instant.
+    frozen_at: AtomicU64,
+}
+
+impl TwinClock {
+    /// Twin time in milliseconds since the Unix epoch.
+    pub fn now_millis(&self) -> u64 {
+        let frozen = self.inner.frozen_at.load(Ordering::Acquire);
+        if frozen != 0 {
+            return frozen;
+        }
+        let offset = self.inner.offset_millis.load(Ordering::Acquire);
+        wall_millis().saturating_add_signed(offset)
+    }
+
+    /// Moves twin time forward (or back, for a negative value).
+    pub fn advance(&self, millis: i64) {
+        let frozen = self.inner.frozen_at.load(Ordering::Acquire);
+        if frozen != 0 {
+            self.inner
+                .frozen_at
+                .store(frozen.saturating_add_signed(millis).max(1), Ordering::Release);
+        } else {
+            self.inner.offset_millis.fetch_add(millis, Ordering::AcqRel);
+        }
+    }
+
+    /// Stops time at its current reading.
+    pub fn freeze(&self) {
+        let now = self.now_millis().max(1);
+        self.inner.frozen_at.store(now, Ordering::Release);
+    }
+
+    /// Lets time run again from where it stands.
+    pub fn unfreeze(&self) {
+        let frozen = self.inner.frozen_at.swap(0, Ordering::AcqRel);
+        if frozen != 0 {
+            let offset = i64::try_from(i128::from(frozen) - i128::from(wall_millis())).unwrap_or(0);
+            self.inner.offset_millis.store(offset, Ordering::Release);
+        }
+    }
+
+    /// Whether time is frozen.
+    pub fn is_frozen(&self) -> bool {
+        self.inner.frozen_at.load(Ordering::Acquire) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_moves_time_forward() {
+        let clock = TwinClock::default();
+        let before = clock.now_millis();
+        clock.advance(86_400_000);
+        assert!(clock.now_millis() >= before + 86_400_000);
+    }
+
+    #[test]
+    fn frozen_time_stands_still_until_advanced_or_unfrozen() {
+        let clock = TwinClock::default();
+        clock.freeze();
+        let at = clock.now_millis();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        assert_eq!(clock.now_millis(), at);
+        clock.advance(1000);
+        assert_eq!(clock.now_millis(), at + 1000);
+        clock.unfreeze();
+        assert!(!clock.is_frozen());
+        assert!(clock.now_millis() >= at + 1000);
+    }
+}

@@ -1,0 +1,155 @@
+//! Converting between `http` types and the world's request/response records,
+//! and the JSON errors the host itself answers with. Shared by the socket
+//! path and the in-process `Host::handle`, so both answer byte for byte alike.
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+
+use crate::bindings::types;
+use crate::twin::CallError;
+
+/// The request a twin sees: `path` already has the route prefix stripped.
+pub fn to_twin_request(parts: &http::request::Parts, path: &str, body: Bytes) -> types::Request {
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    types::Request {
+        method: parts.method.as_str().to_owned(),
+        path: path.to_owned(),
+        query: parts.uri.query().unwrap_or_default().to_owned(),
+        headers,
+        body: body.into(),
+    }
+}
+
+/// The twin's response as an `http::Response`, or a 500 naming the twin when
+/// it produced something HTTP cannot carry.
+pub fn from_twin_response(twin: &str, response: types::Response) -> http::Response<Bytes> {
+    match build_response(response) {
+        Ok(response) => response,
+        Err(problem) => error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid_twin_response",
+            &format!("twin '{twin}' returned an invalid response: {problem}"),
+            Some(twin),
+        ),
+    }
+}
+
+fn build_response(response: types::Response) -> Result<http::Response<Bytes>, String> {
+    let status = StatusCode::from_u16(response.status)
+        .map_err(|_| format!("status {} is not an HTTP status", response.status))?;
+    let mut out = http::Response::new(Bytes::from(response.body));
+    *out.status_mut() = status;
+    let headers = out.headers_mut();
+    headers.reserve(response.headers.len());
+    for (name, value) in response.headers {
+        let header = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("header name {name:?} is not valid"))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| format!("header {name:?} has a value HTTP cannot carry"))?;
+        headers.append(header, value);
+    }
+    Ok(out)
+}
+
+/// How the host reports a twin that did not answer.
+pub fn call_error_response(err: &CallError) -> http::Response<Bytes> {
+    let (status, code, twin) = match err {
+        CallError::Trap { twin, .. } => (StatusCode::INTERNAL_SERVER_ERROR, "twin_trapped", twin),
+        CallError::Deadline { twin, .. } => (StatusCode::GATEWAY_TIMEOUT, "twin_timeout", twin),
+        CallError::Instantiate { twin, .. } => {
+            (StatusCode::SERVICE_UNAVAILABLE, "twin_unavailable", twin)
+        }
+    };
+    error_response(status, code, &err.to_string(), Some(twin))
+}
+
+/// A JSON error from the host itself. The shape, `{"error": {"type", "code",
+/// "message"}}`, is Stripe's, which most vendor SDKs tolerate when they see
+/// an unexpected 5xx; `twin` names the twin involved, if any.
+pub fn error_response(
+    status: StatusCode,
+    code: &str,
+    message: &str,
+    twin: Option<&str>,
+) -> http::Response<Bytes> {
+    let mut error = serde_json::json!({
+        "type": if status.is_server_error() { "api_error" } else { "invalid_request_error" },
+        "code": code,
+        "message": message,
+    });
+    if let Some(twin) = twin {
+        error["twin"] = serde_json::Value::from(twin);
+    }
+    json_response(status, &serde_json::json!({ "error": error }))
+}
+
+/// A JSON body with the right content type.
+pub fn json_response(status: StatusCode, body: &serde_json::Value) -> http::Response<Bytes> {
+    let mut out = http::Response::new(Bytes::from(body.to_string()));
+    *out.status_mut() = status;
+    out.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn invalid_twin_status_becomes_a_500_naming_the_twin() {
+        let response = from_twin_response(
+            "hello",
+            types::Response {
+                status: 42,
+                headers: vec![],
+                body: vec![],
+            },
+        );
+        assert_eq!(response.status(), 500);
+        let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
+        assert_eq!(body["error"]["twin"], "hello");
+        assert_eq!(body["error"]["code"], "invalid_twin_response");
+    }
+
+    #[test]
+    fn invalid_header_is_reported_not_panicked() {
+        let response = from_twin_response(
+            "hello",
+            types::Response {
+                status: 200,
+                headers: vec![("bad header".into(), "x".into())],
+                body: vec![],
+            },
+        );
+        assert_eq!(response.status(), 500);
+    }
+
+    #[test]
+    fn repeated_headers_are_kept() {
+        let response = from_twin_response(
+            "hello",
+            types::Response {
+                status: 201,
+                headers: vec![
+                    ("set-cookie".into(), "a=1".into()),
+                    ("set-cookie".into(), "b=2".into()),
+                ],
+                body: b"{}".to_vec(),
+            },
+        );
+        assert_eq!(response.status(), 201);
+        assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);
+    }
+}

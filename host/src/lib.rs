@@ -1,0 +1,338 @@
+//! `wt-host`: serve behavioral API twins (wasm components) over HTTP, or call
+//! them in-process from a Rust test.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use wt_host::{Host, ServeConfig};
+//!
+//! let host = Host::builder().build()?;
+//! host.add_twin_file("target/wasm32-wasip2/release/hello.wasm").await?;
+//!
+//! // In-process, no socket: the request path is what the twin sees.
+//! let response = host
+//!     .handle("hello", http::Request::post("/counter").body(bytes::Bytes::new())?)
+//!     .await?;
+//! assert_eq!(response.status(), 200);
+//!
+//! // Or over HTTP on ephemeral ports.
+//! let running = host.serve(ServeConfig::ephemeral()).await?;
+//! let base = running.base_url("hello").expect("hello is served");
+//! println!("point the SDK at {base}");
+//! host.reset("hello").await?;
+//! running.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod bindings;
+mod cache;
+mod capabilities;
+pub mod clock;
+mod engine;
+mod exchange;
+mod limits;
+mod server;
+mod state;
+mod twin;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use wasmtime::component::Linker;
+
+pub use cache::CacheOutcome;
+pub use clock::TwinClock;
+pub use engine::Allocator;
+pub use limits::Limits;
+pub use server::{OwnPorts, RunningHost, ServeConfig, ServeError};
+pub use twin::{LoadError, TwinInfo, WORLD};
+
+use cache::ArtifactCache;
+use capabilities::InstanceState;
+use engine::Runtime;
+use twin::{LoadRequest, Twin};
+
+/// Errors from the embedding API.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no twin named '{0}' is loaded")]
+    NoSuchTwin(String),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("could not set up the wasm engine: {0}")]
+    Engine(String),
+    #[error("invalid request: {0}")]
+    Request(String),
+}
+
+/// Builds a [`Host`].
+#[derive(Debug, Clone)]
+pub struct HostBuilder {
+    limits: Limits,
+    cache_dir: Option<PathBuf>,
+}
+
+impl Default for HostBuilder {
+    fn default() -> Self {
+        Self {
+            limits: Limits::default(),
+            cache_dir: ArtifactCache::default_dir(),
+        }
+    }
+}
+
+impl HostBuilder {
+    /// Where precompiled native code is kept; `None` compiles on every load.
+    /// Defaults to the user's cache directory.
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Resource limits for every twin.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    pub fn build(self) -> Result<Host, Error> {
+        let runtime = Runtime::new(&self.limits).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(runtime.engine());
+        capabilities::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        Ok(Host {
+            inner: Arc::new(HostInner {
+                runtime,
+                linker,
+                cache: ArtifactCache::new(self.cache_dir),
+                limits: self.limits,
+                clock: TwinClock::default(),
+                twins: RwLock::new(BTreeMap::new()),
+            }),
+        })
+    }
+}
+
+/// Any number of twins in one process. Cheap to clone; clones share twins.
+#[derive(Clone)]
+pub struct Host {
+    inner: Arc<HostInner>,
+}
+
+struct HostInner {
+    runtime: Runtime,
+    linker: Linker<InstanceState>,
+    cache: ArtifactCache,
+    limits: Limits,
+    clock: TwinClock,
+    twins: RwLock<BTreeMap<String, Arc<Twin>>>,
+}
+
+impl std::fmt::Debug for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Host")
+            .field("runtime", &self.inner.runtime)
+            .field("twins", &self.twin_names())
+            .finish()
+    }
+}
+
+impl Host {
+    pub fn builder() -> HostBuilder {
+        HostBuilder::default()
+    }
+
+    /// Where precompiled code is cached unless told otherwise:
+    /// `wt/precompiled` under the user's cache directory.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        ArtifactCache::default_dir()
+    }
+
+    /// Loads a twin from a `.wasm` file under the name its `describe` gives.
+    pub async fn add_twin_file(&self, path: impl AsRef<Path>) -> Result<TwinInfo, Error> {
+        self.add_file(None, path.as_ref()).await
+    }
+
+    /// Loads a twin from a file under another name (a second copy, say).
+    pub async fn add_twin_file_as(
+        &self,
+        name: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<TwinInfo, Error> {
+        self.add_file(Some(name.to_owned()), path.as_ref()).await
+    }
+
+    /// Loads a twin from component bytes under the name its `describe` gives.
+    pub async fn add_twin_bytes(&self, wasm: &[u8]) -> Result<TwinInfo, Error> {
+        self.add(None, "<bytes>".into(), wasm).await
+    }
+
+    /// Loads a twin from component bytes under `name`.
+    pub async fn add_twin_bytes_as(&self, name: &str, wasm: &[u8]) -> Result<TwinInfo, Error> {
+        self.add(Some(name.to_owned()), format!("<bytes for {name}>"), wasm)
+            .await
+    }
+
+    async fn add_file(&self, name: Option<String>, path: &Path) -> Result<TwinInfo, Error> {
+        let wasm = twin::read_file(path)?;
+        self.add(name, path.display().to_string(), &wasm).await
+    }
+
+    async fn add(
+        &self,
+        name: Option<String>,
+        source_name: String,
+        wasm: &[u8],
+    ) -> Result<TwinInfo, Error> {
+        if let Some(name) = &name {
+            self.check_name_free(&source_name, name)?;
+        }
+        let inner = &self.inner;
+        let twin = Twin::load(
+            LoadRequest {
+                runtime: &inner.runtime,
+                linker: &inner.linker,
+                cache: &inner.cache,
+                limits: &inner.limits,
+                clock: inner.clock.clone(),
+                name,
+                source_name: source_name.clone(),
+            },
+            wasm,
+        )
+        .await?;
+        let info = twin.info().clone();
+        let mut twins = self.inner.twins.write().unwrap_or_else(|p| p.into_inner());
+        if twins.contains_key(&info.name) {
+            return Err(LoadError::Duplicate {
+                source_name,
+                name: info.name,
+            }
+            .into());
+        }
+        twins.insert(info.name.clone(), Arc::new(twin));
+        Ok(info)
+    }
+
+    fn check_name_free(&self, source_name: &str, name: &str) -> Result<(), Error> {
+        if !twin::is_valid_name(name) {
+            return Err(LoadError::BadName {
+                source_name: source_name.to_owned(),
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        if self.twin(name).is_some() {
+            return Err(LoadError::Duplicate {
+                source_name: source_name.to_owned(),
+                name: name.to_owned(),
+            }
+            .into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn twin(&self, name: &str) -> Option<Arc<Twin>> {
+        self.inner
+            .twins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    pub(crate) fn all_twins(&self) -> Vec<Arc<Twin>> {
+        self.inner
+            .twins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Names of the loaded twins, sorted.
+    pub fn twin_names(&self) -> Vec<String> {
+        self.inner
+            .twins
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect()
+    }
+
+    /// What each loaded twin says about itself, sorted by name.
+    pub fn twins(&self) -> Vec<TwinInfo> {
+        self.all_twins().iter().map(|t| t.info().clone()).collect()
+    }
+
+    /// Calls a twin in-process, with no socket. `request`'s URI is the path
+    /// (and query) the twin sees. A twin that traps or times out answers the
+    /// same JSON 500/504 it would over HTTP; only an unknown twin is an `Err`.
+    pub async fn handle(
+        &self,
+        twin: &str,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, Error> {
+        let twin = self
+            .twin(twin)
+            .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
+        let (parts, body) = request.into_parts();
+        let path = parts.uri.path().to_owned();
+        Ok(call_twin(&twin, &parts, &path, body).await)
+    }
+
+    /// Drops one twin's state.
+    pub async fn reset(&self, twin: &str) -> Result<(), Error> {
+        let twin = self
+            .twin(twin)
+            .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
+        twin.reset().await;
+        Ok(())
+    }
+
+    /// Drops every twin's state.
+    pub async fn reset_all(&self) {
+        for twin in self.all_twins() {
+            twin.reset().await;
+        }
+    }
+
+    /// Twin time, shared by every twin in this host.
+    pub fn clock(&self) -> &TwinClock {
+        &self.inner.clock
+    }
+
+    /// Which instance allocator the engine is using.
+    pub fn allocator(&self) -> Allocator {
+        self.inner.runtime.allocator()
+    }
+
+    /// The limits every twin runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Starts serving every loaded twin over HTTP.
+    pub async fn serve(&self, config: ServeConfig) -> Result<RunningHost, ServeError> {
+        server::serve(self.clone(), config).await
+    }
+}
+
+/// One request through one twin, answered as HTTP whatever happens.
+pub(crate) async fn call_twin(
+    twin: &Twin,
+    parts: &http::request::Parts,
+    path: &str,
+    body: Bytes,
+) -> http::Response<Bytes> {
+    let request = exchange::to_twin_request(parts, path, body);
+    match twin.call(&request).await {
+        Ok(response) => exchange::from_twin_response(twin.name(), response),
+        Err(err) => {
+            tracing::warn!(twin = twin.name(), error = %err, "request failed");
+            exchange::call_error_response(&err)
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The resource limits every twin runs under.
+
+use std::time::Duration;
+
+/// Limits applied to every twin. The defaults suit a laptop running a test
+/// suite; operators packing hundreds of twins tune them down.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Linear memory one twin instance may grow to. Stripe-sized twins peak
+    /// around a few MiB per request, so 64 MiB is generous yet bounded.
+    pub max_memory_bytes: usize,
+    /// Wall time a single request may run before it is stopped (504).
+    pub request_timeout: Duration,
+    /// Largest request body accepted (413 beyond).
+    pub max_request_body: usize,
+    /// Instances alive at once across all twins (pooling allocator slots).
+    pub max_instances: u32,
+    /// Native stack the wasm may use, so runaway recursion traps cleanly.
+    pub max_wasm_stack: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_memory_bytes: 64 << 20,
+            request_timeout: Duration::from_secs(30),
+            max_request_body: 10 << 20,
+            max_instances: 1000,
+            max_wasm_stack: 1 << 20,
+        }
+    }
+}

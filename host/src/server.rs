@@ -1,0 +1,526 @@
+//! HTTP serving: one shared listener that routes by path prefix or
+//! `Host: <twin>.localhost`, one listener per twin, the `/_wt/` control plane,
+//! and a graceful drain on shutdown.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::exchange::{error_response, json_response};
+use crate::twin::Twin;
+use crate::{Host, call_twin};
+
+/// The control plane's path prefix; never a twin name.
+pub const CONTROL_PREFIX: &str = "/_wt";
+
+/// How long the health probe waits for one twin.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Where and how to listen.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The shared listener (`/<twin>/…` and `Host: <twin>.localhost`).
+    pub listen: SocketAddr,
+    /// Per-twin port overrides; `0` picks a free port.
+    pub ports: BTreeMap<String, u16>,
+    /// Ports for twins without an override.
+    pub own_ports: OwnPorts,
+    /// How long in-flight requests get to finish after shutdown is asked for.
+    pub drain_timeout: Duration,
+}
+
+/// Which port a twin listens on when `ports` does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OwnPorts {
+    /// The port its `describe` names (WonderTwin's 4111-4116 for the six).
+    Described,
+    /// Any free port: for tests, where fixed ports collide.
+    Ephemeral,
+    /// Only the shared listener.
+    None,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 4100)),
+            ports: BTreeMap::new(),
+            own_ports: OwnPorts::Described,
+            drain_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl ServeConfig {
+    /// Loopback, every port chosen by the OS: what a test wants.
+    pub fn ephemeral() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            own_ports: OwnPorts::Ephemeral,
+            ..Self::default()
+        }
+    }
+}
+
+/// Why serving could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} for {what}: {error}{hint}")]
+    Bind {
+        what: String,
+        addr: SocketAddr,
+        error: std::io::Error,
+        hint: &'static str,
+    },
+    #[error("--port names '{0}', but no twin of that name is loaded")]
+    UnknownTwin(String),
+}
+
+/// Addresses the server ended up on.
+#[derive(Debug, Clone)]
+struct Addresses {
+    shared: SocketAddr,
+    twins: BTreeMap<String, SocketAddr>,
+}
+
+/// A serving host. Dropping it does not stop the server; call
+/// [`RunningHost::shutdown`].
+#[derive(Debug)]
+pub struct RunningHost {
+    addrs: Arc<Addresses>,
+    stop: watch::Sender<bool>,
+    loops: JoinSet<()>,
+}
+
+impl RunningHost {
+    /// The shared listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs.shared
+    }
+
+    /// `http://ADDR` of the shared listener.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addrs.shared)
+    }
+
+    /// `http://ADDR/<twin>`: the twin behind the shared listener.
+    pub fn prefixed_url(&self, twin: &str) -> Option<String> {
+        self.addrs
+            .twins
+            .contains_key(twin)
+            .then(|| format!("http://{}/{twin}", self.addrs.shared))
+    }
+
+    /// The twin's own listener, if it has one.
+    pub fn twin_addr(&self, twin: &str) -> Option<SocketAddr> {
+        self.addrs.twins.get(twin).copied()
+    }
+
+    /// The URL to give a vendor SDK: the twin's own port when it has one
+    /// (links it returns then resolve exactly as on the real API), else the
+    /// prefixed URL.
+    pub fn base_url(&self, twin: &str) -> Option<String> {
+        match self.addrs.twins.get(twin) {
+            Some(addr) if addr.port() != 0 => Some(format!("http://{addr}")),
+            _ => self.prefixed_url(twin),
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded by the
+    /// drain timeout), and returns once every listener is closed.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while self.loops.join_next().await.is_some() {}
+    }
+}
+
+#[derive(Clone)]
+enum Route {
+    Shared,
+    Twin(Arc<Twin>),
+}
+
+pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeError> {
+    let twins = host.all_twins();
+    if let Some(unknown) = config
+        .ports
+        .keys()
+        .find(|name| !twins.iter().any(|t| t.name() == name.as_str()))
+    {
+        return Err(ServeError::UnknownTwin(unknown.clone()));
+    }
+
+    let shared = bind(config.listen, "the shared listener", "").await?;
+    let mut listeners = vec![(shared, Route::Shared)];
+    for twin in &twins {
+        let port = match (config.ports.get(twin.name()), config.own_ports) {
+            (Some(port), _) => *port,
+            (None, OwnPorts::Described) => twin.info().default_port,
+            (None, OwnPorts::Ephemeral) => 0,
+            (None, OwnPorts::None) => continue,
+        };
+        let addr = SocketAddr::new(config.listen.ip(), port);
+        let what = format!("twin '{}'", twin.name());
+        let listener = bind(
+            addr,
+            &what,
+            " (choose another with --port NAME=PORT, 0 for any free port)",
+        )
+        .await?;
+        listeners.push((listener, Route::Twin(twin.clone())));
+    }
+
+    let mut addrs = Addresses {
+        shared: local_addr(&listeners[0].0, config.listen),
+        twins: BTreeMap::new(),
+    };
+    for (listener, route) in &listeners[1..] {
+        if let Route::Twin(twin) = route {
+            addrs
+                .twins
+                .insert(twin.name().to_owned(), local_addr(listener, config.listen));
+        }
+    }
+    // Twins without their own port are still reachable through the prefix.
+    for twin in &twins {
+        addrs
+            .twins
+            .entry(twin.name().to_owned())
+            .or_insert_with(|| SocketAddr::new(config.listen.ip(), 0));
+    }
+    let addrs = Arc::new(addrs);
+
+    let (stop, stop_rx) = watch::channel(false);
+    let mut loops = JoinSet::new();
+    for (listener, route) in listeners {
+        let ctx = Ctx {
+            host: host.clone(),
+            addrs: addrs.clone(),
+            route,
+        };
+        loops.spawn(accept_loop(listener, ctx, stop_rx.clone(), config.drain_timeout));
+    }
+    Ok(RunningHost { addrs, stop, loops })
+}
+
+async fn bind(addr: SocketAddr, what: &str, hint: &'static str) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|error| ServeError::Bind {
+            what: what.to_owned(),
+            addr,
+            error,
+            hint,
+        })
+}
+
+fn local_addr(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
+    listener.local_addr().unwrap_or(fallback)
+}
+
+#[derive(Clone)]
+struct Ctx {
+    host: Host,
+    addrs: Arc<Addresses>,
+    route: Route,
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    ctx: Ctx,
+    mut stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, _) = match accepted {
+                    Ok(accepted) => accepted,
+                    Err(err) => {
+                        // Out of file descriptors and the like: back off
+                        // instead of spinning.
+                        tracing::warn!(error = %err, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                connections.spawn(serve_connection(stream, ctx.clone(), stop.clone()));
+            }
+            _ = stop.changed() => break,
+        }
+        // Reap finished connections so the set does not grow without bound.
+        while connections.try_join_next().is_some() {}
+    }
+    drop(listener);
+    let drained = tokio::time::timeout(drain_timeout, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            left = connections.len(),
+            "drain timeout reached; closing the remaining connections"
+        );
+        connections.shutdown().await;
+    }
+}
+
+async fn serve_connection(stream: tokio::net::TcpStream, ctx: Ctx, mut stop: watch::Receiver<bool>) {
+    let service = service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(dispatch(&ctx, req).await.map(Full::new)) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        // Slow clients get this long to send their headers.
+        .header_read_timeout(Duration::from_secs(30))
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(conn);
+    tokio::select! {
+        _ = conn.as_mut() => {}
+        _ = stop.changed() => {
+            // Finish the request in flight, then close.
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
+    }
+}
+
+async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> http::Response<Bytes> {
+    let (parts, body) = req.into_parts();
+    let (twin, path) = match &ctx.route {
+        Route::Twin(twin) => (twin.clone(), parts.uri.path().to_owned()),
+        Route::Shared => match route_shared(ctx, &parts) {
+            Ok(Target::Twin(twin, path)) => (twin, path),
+            Ok(Target::Control) => return control(ctx, &parts).await,
+            Err(response) => return response,
+        },
+    };
+    let body = match read_body(body, ctx.host.limits().max_request_body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    call_twin(&twin, &parts, &path, body).await
+}
+
+enum Target {
+    Twin(Arc<Twin>, String),
+    Control,
+}
+
+/// `Host: <twin>.localhost` wins; otherwise the first path segment names the
+/// twin and the rest of the path is what it sees.
+fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Result<Target, http::Response<Bytes>> {
+    let path = parts.uri.path();
+    if let Some(label) = host_label(parts) {
+        return match ctx.host.twin(label) {
+            Some(twin) => Ok(Target::Twin(twin, path.to_owned())),
+            None => Err(unknown_twin(ctx, label)),
+        };
+    }
+    if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
+        return Ok(Target::Control);
+    }
+    let rest = path.trim_start_matches('/');
+    let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Err(json_response(StatusCode::OK, &twins_json(ctx)));
+    }
+    match ctx.host.twin(name) {
+        Some(twin) => Ok(Target::Twin(twin, format!("/{tail}"))),
+        None => Err(unknown_twin(ctx, name)),
+    }
+}
+
+/// The `<twin>` of `Host: <twin>.localhost[:port]`, if that is the form.
+fn host_label(parts: &http::request::Parts) -> Option<&str> {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let label = host.strip_suffix(".localhost")?;
+    (!label.is_empty() && !label.contains('.')).then_some(label)
+}
+
+fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
+    let mut response = error_response(
+        StatusCode::NOT_FOUND,
+        "unknown_twin",
+        &format!(
+            "no twin named '{name}' is loaded (loaded: {})",
+            ctx.host.twin_names().join(", ")
+        ),
+        None,
+    );
+    *response.status_mut() = StatusCode::NOT_FOUND;
+    response
+}
+
+async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<Bytes>> {
+    match Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request_too_large",
+                &format!("request bodies are limited to {max} bytes"),
+                None,
+            ))
+        }
+        Err(err) => Err(error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request_body",
+            &format!("could not read the request body: {err}"),
+            None,
+        )),
+    }
+}
+
+fn twins_json(ctx: &Ctx) -> serde_json::Value {
+    let twins: Vec<_> = ctx
+        .host
+        .all_twins()
+        .into_iter()
+        .map(|twin| {
+            let info = twin.info();
+            let own = ctx
+                .addrs
+                .twins
+                .get(&info.name)
+                .filter(|a| a.port() != 0)
+                .map(|a| format!("http://{a}"));
+            let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
+            let mut value = serde_json::to_value(info).unwrap_or_default();
+            value["urls"] = json!({ "prefixed": prefixed, "own": own });
+            value["keys"] = json!(twin.state().len());
+            value
+        })
+        .collect();
+    json!({ "twins": twins })
+}
+
+async fn control(ctx: &Ctx, parts: &http::request::Parts) -> http::Response<Bytes> {
+    let path = parts.uri.path().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').skip(2).collect();
+    match (&parts.method, segments.as_slice()) {
+        (&Method::GET, ["health"]) => health(ctx).await,
+        (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
+        (&Method::POST, ["reset"]) => {
+            ctx.host.reset_all().await;
+            json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() }))
+        }
+        (&Method::POST, ["twins", name, "reset"]) => match ctx.host.reset(name).await {
+            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
+            Err(_) => unknown_twin(ctx, name),
+        },
+        (_, ["health" | "twins" | "reset"] | ["twins", _, "reset"]) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("{} is not allowed on {}", parts.method, parts.uri.path()),
+            None,
+        ),
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_control_path",
+            &format!("no control endpoint at {}", parts.uri.path()),
+            None,
+        ),
+    }
+}
+
+/// Probes every twin concurrently, each with its own timeout, and reports all
+/// of them: one slow twin never hides the state of the others.
+async fn health(ctx: &Ctx) -> http::Response<Bytes> {
+    let mut probes = JoinSet::new();
+    for twin in ctx.host.all_twins() {
+        probes.spawn(async move {
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(PROBE_TIMEOUT, twin.probe()).await;
+            let millis = started.elapsed().as_secs_f64() * 1000.0;
+            let error = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(err)) => Some(err.to_string()),
+                Err(_) => Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+            };
+            (twin.name().to_owned(), millis, error)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = probes.join_next().await {
+        if let Ok(result) = joined {
+            results.push(result);
+        }
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = results.len();
+    let unreachable: Vec<&str> = results
+        .iter()
+        .filter(|(_, _, e)| e.is_some())
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    let twins: Vec<_> = results
+        .iter()
+        .map(|(name, millis, error)| {
+            json!({
+                "name": name,
+                "status": if error.is_none() { "ok" } else { "unreachable" },
+                "latency_ms": (millis * 100.0).round() / 100.0,
+                "error": error,
+            })
+        })
+        .collect();
+    let status = if unreachable.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(
+        status,
+        &json!({
+            "summary": format!("{}/{total} twins healthy", total - unreachable.len()),
+            "twins": twins,
+            "unreachable": unreachable,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, host: Option<&str>) -> http::request::Parts {
+        let mut builder = http::Request::get(uri);
+        if let Some(host) = host {
+            builder = builder.header("host", host);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn host_label_reads_twin_dot_localhost_with_or_without_port() {
+        assert_eq!(host_label(&parts("/x", Some("stripe.localhost:4100"))), Some("stripe"));
+        assert_eq!(host_label(&parts("/x", Some("stripe.localhost"))), Some("stripe"));
+        assert_eq!(host_label(&parts("/x", Some("localhost:4100"))), None);
+        assert_eq!(host_label(&parts("/x", Some("127.0.0.1:4100"))), None);
+        assert_eq!(host_label(&parts("/x", Some("a.b.localhost"))), None);
+        assert_eq!(host_label(&parts("/x", None)), None);
+    }
+}

@@ -1,0 +1,429 @@
+//! A loaded twin: validated at load, instantiated fresh for every request.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Store, UpdateDeadline};
+
+use crate::bindings::{TwinPre, types};
+use crate::cache::{ArtifactCache, CacheOutcome};
+use crate::capabilities::InstanceState;
+use crate::clock::TwinClock;
+use crate::engine::{EPOCH_TICK, Runtime};
+use crate::limits::Limits;
+use crate::state::TwinState;
+
+/// The world's version, as twins and `wt-host version` report it.
+pub const WORLD: &str = "wondertwin:twin@0.1.0";
+const HANDLER_EXPORT: &str = "wondertwin:twin/handler@0.1.0";
+const DESCRIBE_EXPORT: &str = "wondertwin:twin/describe@0.1.0";
+
+/// Why a file could not be loaded as a twin. Each renders as one line that
+/// starts with the file (or the name it was added under).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{source_name}: cannot read: {error}")]
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("{source_name}: not a WebAssembly file (it starts with {prefix:?})")]
+    NotWasm { source_name: String, prefix: String },
+    #[error(
+        "{source_name}: is a core WebAssembly module, not a component; build twins with `--target wasm32-wasip2`"
+    )]
+    CoreModule { source_name: String },
+    #[error("{source_name}: invalid component: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error(
+        "{source_name}: is a component of another world: it exports [{exports}] but a twin exports {HANDLER_EXPORT} and {DESCRIBE_EXPORT}"
+    )]
+    OtherWorld {
+        source_name: String,
+        exports: String,
+    },
+    #[error("{source_name}: missing export {export}")]
+    MissingExport {
+        source_name: String,
+        export: &'static str,
+    },
+    #[error("{source_name}: needs an import wt does not provide: {reason}")]
+    UnsupportedImport { source_name: String, reason: String },
+    #[error("{source_name}: `describe` failed: {reason}")]
+    Describe { source_name: String, reason: String },
+    #[error(
+        "{source_name}: {name:?} is not a usable twin name (use 1-63 of a-z, 0-9, '-' and '_', starting with a letter; `_wt` is reserved)"
+    )]
+    BadName { source_name: String, name: String },
+    #[error("{source_name}: a twin named {name:?} is already loaded")]
+    Duplicate { source_name: String, name: String },
+}
+
+/// What a twin says about itself, plus what the host knows about it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TwinInfo {
+    /// The name the twin is served under (its route prefix).
+    pub name: String,
+    /// The name the twin gave itself in `describe`.
+    pub described_name: String,
+    pub version: String,
+    pub api_version: String,
+    pub default_port: u16,
+    pub license_required: bool,
+    pub description: String,
+    /// sha256 of the component bytes, hex.
+    pub sha256: String,
+    /// Where the component came from (a path, or `<bytes>`).
+    pub source: String,
+    /// Whether the native code came from the precompiled cache.
+    pub cache: CacheOutcome,
+    /// Time from bytes to ready, in milliseconds.
+    pub load_millis: f64,
+}
+
+/// Whether `name` can be a route prefix, a DNS label under `.localhost`, and a
+/// directory name.
+pub fn is_valid_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 63
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+}
+
+/// A twin ready to serve.
+pub struct Twin {
+    info: TwinInfo,
+    name: Arc<str>,
+    pre: TwinPre<InstanceState>,
+    runtime: Runtime,
+    limits: Limits,
+    state: TwinState,
+    clock: TwinClock,
+    /// Requests to one twin run one at a time: this makes its store
+    /// linearizable without validation or retries (docs/decisions.md).
+    gate: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Twin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Twin").field("info", &self.info).finish()
+    }
+}
+
+/// How a call to a twin ended, when it did not return a response.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    #[error("twin '{twin}' trapped: {message}")]
+    Trap { twin: String, message: String },
+    #[error("twin '{twin}' did not answer within {timeout:?}")]
+    Deadline { twin: String, timeout: Duration },
+    #[error("twin '{twin}' could not be instantiated: {message}")]
+    Instantiate { twin: String, message: String },
+}
+
+/// The error the epoch callback raises to stop a twin at its deadline.
+#[derive(Debug, thiserror::Error)]
+#[error("request deadline exceeded")]
+struct DeadlineExceeded;
+
+/// Reads a component file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|error| LoadError::Read {
+        source_name: path.display().to_string(),
+        error,
+    })
+}
+
+pub(crate) struct LoadRequest<'a> {
+    pub runtime: &'a Runtime,
+    pub linker: &'a Linker<InstanceState>,
+    pub cache: &'a ArtifactCache,
+    pub limits: &'a Limits,
+    pub clock: TwinClock,
+    /// Serve under this name instead of the one `describe` gives.
+    pub name: Option<String>,
+    /// A file path or `<bytes>`, for messages.
+    pub source_name: String,
+}
+
+impl Twin {
+    /// Validates, compiles (or loads from cache), links and describes a twin.
+    pub(crate) async fn load(req: LoadRequest<'_>, wasm: &[u8]) -> Result<Self, LoadError> {
+        let started = Instant::now();
+        let source_name = req.source_name.clone();
+        check_header(&source_name, wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let (component, cache) = req
+            .cache
+            .load(req.runtime.engine(), wasm, &sha256)
+            .map_err(|err| LoadError::Invalid {
+                source_name: source_name.clone(),
+                reason: one_line(&err),
+            })?;
+        check_exports(&source_name, req.runtime, &component)?;
+        let instance_pre =
+            req.linker
+                .instantiate_pre(&component)
+                .map_err(|err| LoadError::UnsupportedImport {
+                    source_name: source_name.clone(),
+                    reason: one_line(&err),
+                })?;
+        let pre = TwinPre::new(instance_pre).map_err(|err| LoadError::Invalid {
+            source_name: source_name.clone(),
+            reason: one_line(&err),
+        })?;
+
+        let mut twin = Self {
+            info: TwinInfo {
+                name: String::new(),
+                described_name: String::new(),
+                version: String::new(),
+                api_version: String::new(),
+                default_port: 0,
+                license_required: false,
+                description: String::new(),
+                sha256,
+                source: source_name.clone(),
+                cache,
+                load_millis: 0.0,
+            },
+            name: Arc::from(req.name.as_deref().unwrap_or("(loading)")),
+            pre,
+            runtime: req.runtime.clone(),
+            limits: req.limits.clone(),
+            state: TwinState::default(),
+            clock: req.clock,
+            gate: tokio::sync::Mutex::new(()),
+        };
+        let described = twin.describe().await.map_err(|err| LoadError::Describe {
+            source_name: source_name.clone(),
+            reason: err.to_string(),
+        })?;
+        let name = req.name.unwrap_or_else(|| described.name.clone());
+        if !is_valid_name(&name) {
+            return Err(LoadError::BadName { source_name, name });
+        }
+        twin.name = Arc::from(name.as_str());
+        twin.info.name = name;
+        twin.info.described_name = described.name;
+        twin.info.version = described.version;
+        twin.info.api_version = described.api_version;
+        twin.info.default_port = described.default_port;
+        twin.info.license_required = described.license_required;
+        twin.info.description = described.description;
+        twin.info.load_millis = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(twin)
+    }
+
+    pub fn info(&self) -> &TwinInfo {
+        &self.info
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn state(&self) -> &TwinState {
+        &self.state
+    }
+
+    /// Drops all of the twin's state, waiting for the request in flight.
+    pub async fn reset(&self) {
+        let _turn = self.gate.lock().await;
+        self.state.clear();
+    }
+
+    /// Instantiates the twin and asks it to describe itself: proves it can
+    /// still serve, without touching its state.
+    pub async fn probe(&self) -> Result<(), CallError> {
+        self.describe().await.map(|_| ())
+    }
+
+    async fn describe(&self) -> Result<crate::bindings::Info, CallError> {
+        let mut store = self.new_store();
+        let instance = self.instantiate(&mut store).await?;
+        let result = instance
+            .wondertwin_twin_describe()
+            .call_describe(&mut store)
+            .await;
+        result.map_err(|err| self.classify(err, &store))
+    }
+
+    /// Runs one request through the twin; its writes commit only if it
+    /// returns a response.
+    pub async fn call(&self, request: &types::Request) -> Result<types::Response, CallError> {
+        let _turn = self.gate.lock().await;
+        let mut store = self.new_store();
+        let instance = self.instantiate(&mut store).await?;
+        let result = instance
+            .wondertwin_twin_handler()
+            .call_handle(&mut store, request)
+            .await;
+        match result {
+            Ok(response) => {
+                store.into_data().txn.commit();
+                Ok(response)
+            }
+            // Dropping the store drops the transaction: nothing commits.
+            Err(err) => Err(self.classify(err, &store)),
+        }
+    }
+
+    fn new_store(&self) -> Store<InstanceState> {
+        let data = InstanceState::new(
+            self.name.clone(),
+            self.state.begin(),
+            self.clock.clone(),
+            &self.limits,
+        );
+        let mut store = Store::new(self.runtime.engine(), data);
+        store.limiter(|data| &mut data.limits);
+        let max_ticks = deadline_ticks(self.limits.request_timeout);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |mut ctx| {
+            let data = ctx.data_mut();
+            data.ticks += 1;
+            if data.ticks >= max_ticks {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                // Hand the worker thread back to tokio once per tick so one
+                // busy twin cannot starve the others sharing that thread.
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store
+    }
+
+    async fn instantiate(
+        &self,
+        store: &mut Store<InstanceState>,
+    ) -> Result<crate::bindings::Twin, CallError> {
+        self.pre
+            .instantiate_async(&mut *store)
+            .await
+            .map_err(|err| CallError::Instantiate {
+                twin: self.name.to_string(),
+                message: one_line(&err),
+            })
+    }
+
+    fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>) -> CallError {
+        let twin = self.name.to_string();
+        if err.downcast_ref::<DeadlineExceeded>().is_some() {
+            return CallError::Deadline {
+                twin,
+                timeout: self.limits.request_timeout,
+            };
+        }
+        let mut message = match err.downcast_ref::<wasmtime::Trap>() {
+            Some(trap) => trap.to_string(),
+            None => one_line(&err),
+        };
+        let stderr = store.data().stderr.contents();
+        let stderr = String::from_utf8_lossy(&stderr);
+        let stderr = stderr.trim();
+        if !stderr.is_empty() {
+            message = format!("{message}; stderr: {stderr}");
+        }
+        CallError::Trap { twin, message }
+    }
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    let ticks = timeout.as_millis() / EPOCH_TICK.as_millis().max(1);
+    u64::try_from(ticks).unwrap_or(u64::MAX).max(1)
+}
+
+/// Tells a text file, a core module and a component apart before compiling,
+/// so each gets its own message.
+fn check_header(source_name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    if !wasm.starts_with(MAGIC) || wasm.len() < 8 {
+        let prefix = String::from_utf8_lossy(&wasm[..wasm.len().min(8)]).into_owned();
+        return Err(LoadError::NotWasm {
+            source_name: source_name.to_owned(),
+            prefix,
+        });
+    }
+    // Bytes 4..8: version and layer. Core modules are layer 0, components 1.
+    if wasm[6..8] == [0, 0] {
+        return Err(LoadError::CoreModule {
+            source_name: source_name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_exports(
+    source_name: &str,
+    runtime: &Runtime,
+    component: &Component,
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let has = |wanted: &str| exports.iter().any(|e| e == wanted);
+    match (has(HANDLER_EXPORT), has(DESCRIBE_EXPORT)) {
+        (true, true) => Ok(()),
+        (false, false) => Err(LoadError::OtherWorld {
+            source_name: source_name.to_owned(),
+            exports: exports.join(", "),
+        }),
+        (false, true) => Err(LoadError::MissingExport {
+            source_name: source_name.to_owned(),
+            export: HANDLER_EXPORT,
+        }),
+        (true, false) => Err(LoadError::MissingExport {
+            source_name: source_name.to_owned(),
+            export: DESCRIBE_EXPORT,
+        }),
+    }
+}
+
+/// The error chain on one line, for messages that must fit one line.
+fn one_line(err: &wasmtime::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_tells_text_core_and_component_apart() {
+        assert!(matches!(
+            check_header("f", b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header("f", b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule { .. })
+        ));
+        assert!(check_header("f", b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(check_header("f", b""), Err(LoadError::NotWasm { .. })));
+    }
+
+    #[test]
+    fn names_are_route_and_dns_safe() {
+        for ok in ["hello", "stripe", "a", "my-twin_2"] {
+            assert!(is_valid_name(ok), "{ok}");
+        }
+        for bad in ["", "_wt", "Hello", "1abc", "a/b", "a.b", &"x".repeat(64)] {
+            assert!(!is_valid_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn deadline_is_at_least_one_tick() {
+        assert_eq!(deadline_ticks(Duration::from_millis(1)), 1);
+        assert_eq!(deadline_ticks(Duration::from_secs(1)), 100);
+    }
+}

@@ -1,0 +1,177 @@
+//! Project automation, so a fresh clone needs nothing but rustup:
+//!
+//! - `cargo xtask run [WT-HOST ARGS…]`: build the twins and wt-host, serve every twin.
+//! - `cargo xtask test`: build the twins, then run every test.
+//! - `cargo xtask ci`: formatting and lints, then `test` (what `.ci/run` does).
+//! - `cargo xtask build-twins`: compile every crate under `twins/` to `target/twins/<name>.wasm`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let task = args.next().unwrap_or_default();
+    let rest: Vec<String> = args.collect();
+    let root = workspace_root()?;
+    match task.as_str() {
+        "build-twins" => build_twins(&root).map(drop),
+        "run" => serve(&root, &rest),
+        "test" => test(&root, &rest),
+        "ci" => ci(&root),
+        _ => bail!(
+            "usage: cargo xtask <run [wt-host args…] | test [cargo test args…] | ci | build-twins>"
+        ),
+    }
+}
+
+fn workspace_root() -> Result<PathBuf> {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .parent()
+        .map(Path::to_path_buf)
+        .context("xtask must live one level below the workspace root")
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn status(mut command: Command, what: &str) -> Result<()> {
+    let status = command
+        .status()
+        .with_context(|| format!("could not start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Installs the wasm target through rustup when it is missing.
+fn ensure_wasm_target() -> Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .context("rustup is needed to install the wasm32-wasip2 target")?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    let mut add = Command::new("rustup");
+    add.args(["target", "add", WASM_TARGET]);
+    status(add, "rustup target add wasm32-wasip2")
+}
+
+/// Guest crates that exist for the tests: components to refuse or misbehave.
+const FIXTURES: &[&str] = &["cli-command"];
+
+/// The twin crates: every folder under `twins/` with a Cargo.toml.
+fn twin_crates(root: &Path) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(root.join("twins")).context("reading twins/")? {
+        let entry = entry?;
+        if entry.path().join("Cargo.toml").is_file() {
+            names.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// Builds every twin for wasm32-wasip2 (release: twins are shipped, and an
+/// optimised guest is what benches and users see) and copies the components
+/// to `target/twins/<name>.wasm`, the one documented place.
+fn build_twins(root: &Path) -> Result<Vec<PathBuf>> {
+    let crates = twin_crates(root)?;
+    build_guests(root, &crates, "twins")
+}
+
+/// Builds the test fixtures to `target/fixtures/<name>.wasm`.
+fn build_fixtures(root: &Path) -> Result<Vec<PathBuf>> {
+    let crates: Vec<String> = FIXTURES.iter().map(|s| (*s).to_owned()).collect();
+    build_guests(root, &crates, "fixtures")
+}
+
+fn build_guests(root: &Path, crates: &[String], out: &str) -> Result<Vec<PathBuf>> {
+    ensure_wasm_target()?;
+    let mut build = cargo();
+    build
+        .current_dir(root)
+        .args(["build", "--release", "--target", WASM_TARGET]);
+    for name in crates {
+        build.args(["-p", name]);
+    }
+    status(build, &format!("building the {out} for wasm32-wasip2"))?;
+
+    let out_dir = root.join("target").join(out);
+    std::fs::create_dir_all(&out_dir)?;
+    let built = root.join("target").join(WASM_TARGET).join("release");
+    let mut paths = Vec::new();
+    for name in crates {
+        // Libraries are named with underscores, binaries keep their dashes.
+        let artifact = [name.replace('-', "_"), name.clone()]
+            .iter()
+            .map(|stem| built.join(format!("{stem}.wasm")))
+            .find(|p| p.is_file())
+            .with_context(|| format!("no {name}.wasm in {}", built.display()))?;
+        let dest = out_dir.join(format!("{name}.wasm"));
+        std::fs::copy(&artifact, &dest)
+            .with_context(|| format!("copying {} to {}", artifact.display(), dest.display()))?;
+        paths.push(dest);
+    }
+    Ok(paths)
+}
+
+fn serve(root: &Path, extra: &[String]) -> Result<()> {
+    let twins = build_twins(root)?;
+    let mut build = cargo();
+    build.current_dir(root).args(["build", "-p", "wt-host"]);
+    status(build, "building wt-host")?;
+    let mut host = Command::new(root.join("target").join("debug").join("wt-host"));
+    host.current_dir(root).arg("run").args(&twins).args(extra);
+    status(host, "wt-host")
+}
+
+fn test(root: &Path, extra: &[String]) -> Result<()> {
+    build_twins(root)?;
+    build_fixtures(root)?;
+    // The end-to-end tests start the real binary.
+    let mut build = cargo();
+    build.current_dir(root).args(["build", "-p", "wt-host"]);
+    status(build, "building wt-host")?;
+    let mut test = cargo();
+    test.current_dir(root)
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("WT_TWINS_DIR", root.join("target").join("twins"));
+    status(test, "cargo test")
+}
+
+fn ci(root: &Path) -> Result<()> {
+    let mut fmt = cargo();
+    fmt.current_dir(root).args(["fmt", "--all", "--", "--check"]);
+    status(fmt, "cargo fmt --check")?;
+    let mut clippy = cargo();
+    clippy.current_dir(root).args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]);
+    status(clippy, "cargo clippy")?;
+    test(root, &[])
+}
