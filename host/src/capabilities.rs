@@ -35,7 +35,12 @@ pub struct InstanceState {
 }
 
 impl InstanceState {
-    pub fn new(twin: std::sync::Arc<str>, txn: Transaction, clock: TwinClock, limits: &Limits) -> Self {
+    pub fn new(
+        twin: std::sync::Arc<str>,
+        txn: Transaction,
+        clock: TwinClock,
+        limits: &Limits,
+    ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -85,7 +90,11 @@ impl store::Host for InstanceState {
         Ok(self.txn.get(&key))
     }
 
-    fn set(&mut self, key: String, value: Vec<u8>) -> wasmtime::Result<Result<(), store::StoreError>> {
+    fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), store::StoreError>> {
         if key.is_empty() || key.len() > MAX_KEY_BYTES {
             return Ok(Err(store::StoreError::Invalid(format!(
                 "keys must be 1 to {MAX_KEY_BYTES} bytes; got {}",

@@ -60,7 +60,10 @@ impl EngineArgs {
         } else {
             self.cache_dir.clone().or_else(Host::default_cache_dir)
         };
-        Ok(Host::builder().cache_dir(cache_dir).limits(limits).build()?)
+        Ok(Host::builder()
+            .cache_dir(cache_dir)
+            .limits(limits)
+            .build()?)
     }
 }
 
@@ -119,8 +122,10 @@ impl Cli {
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<()> {
-    let mut limits = wt_host::Limits::default();
-    limits.request_timeout = args.request_timeout;
+    let limits = wt_host::Limits {
+        request_timeout: args.request_timeout,
+        ..wt_host::Limits::default()
+    };
     let host = args.engine.host(limits)?;
     let mut loaded = Vec::new();
     for spec in &args.twins {
@@ -260,7 +265,11 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
         "ms" => value / 1000.0,
         "m" => value * 60.0,
         "h" => value * 3600.0,
-        _ => return Err(format!("{text:?}: unknown unit {unit:?} (use ms, s, m or h)")),
+        _ => {
+            return Err(format!(
+                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
+            ));
+        }
     };
     if !(seconds.is_finite() && seconds > 0.0) {
         return Err(format!("{text:?} must be more than zero"));
@@ -275,7 +284,11 @@ pub fn one_line(err: &anyhow::Error) -> String {
 
 /// 2 when the user's input was at fault, 1 otherwise.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<BadInput>()) { 2 } else { 1 }
+    if err.chain().any(|e| e.is::<BadInput>()) {
+        2
+    } else {
+        1
+    }
 }
 
 #[cfg(test)]

@@ -45,9 +45,10 @@ impl TwinClock {
     pub fn advance(&self, millis: i64) {
         let frozen = self.inner.frozen_at.load(Ordering::Acquire);
         if frozen != 0 {
-            self.inner
-                .frozen_at
-                .store(frozen.saturating_add_signed(millis).max(1), Ordering::Release);
+            self.inner.frozen_at.store(
+                frozen.saturating_add_signed(millis).max(1),
+                Ordering::Release,
+            );
         } else {
             self.inner.offset_millis.fetch_add(millis, Ordering::AcqRel);
         }

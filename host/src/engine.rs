@@ -61,7 +61,10 @@ impl Runtime {
                     "the pooling allocator could not reserve its address space; \
                      falling back to on-demand allocation"
                 );
-                (Engine::new(&base_config(limits, None))?, Allocator::OnDemand)
+                (
+                    Engine::new(&base_config(limits, None))?,
+                    Allocator::OnDemand,
+                )
             }
         };
         let stop_ticker = Arc::new(AtomicBool::new(false));

@@ -212,7 +212,12 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
             addrs: addrs.clone(),
             route,
         };
-        loops.spawn(accept_loop(listener, ctx, stop_rx.clone(), config.drain_timeout));
+        loops.spawn(accept_loop(
+            listener,
+            ctx,
+            stop_rx.clone(),
+            config.drain_timeout,
+        ));
     }
     Ok(RunningHost { addrs, stop, loops })
 }
@@ -281,7 +286,11 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(stream: tokio::net::TcpStream, ctx: Ctx, mut stop: watch::Receiver<bool>) {
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    ctx: Ctx,
+    mut stop: watch::Receiver<bool>,
+) {
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
         async move { Ok::<_, Infallible>(dispatch(&ctx, req).await.map(Full::new)) }
@@ -307,9 +316,9 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> http::Response<Byt
     let (twin, path) = match &ctx.route {
         Route::Twin(twin) => (twin.clone(), parts.uri.path().to_owned()),
         Route::Shared => match route_shared(ctx, &parts) {
-            Ok(Target::Twin(twin, path)) => (twin, path),
-            Ok(Target::Control) => return control(ctx, &parts).await,
-            Err(response) => return response,
+            Target::Twin(twin, path) => (twin, path),
+            Target::Control => return control(ctx, &parts).await,
+            Target::Answer(response) => return response,
         },
     };
     let body = match read_body(body, ctx.host.limits().max_request_body).await {
@@ -320,31 +329,34 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> http::Response<Byt
 }
 
 enum Target {
+    /// A twin, and the path it sees.
     Twin(Arc<Twin>, String),
     Control,
+    /// The host answers itself (the index, an unknown twin).
+    Answer(http::Response<Bytes>),
 }
 
 /// `Host: <twin>.localhost` wins; otherwise the first path segment names the
 /// twin and the rest of the path is what it sees.
-fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Result<Target, http::Response<Bytes>> {
+fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let path = parts.uri.path();
     if let Some(label) = host_label(parts) {
         return match ctx.host.twin(label) {
-            Some(twin) => Ok(Target::Twin(twin, path.to_owned())),
-            None => Err(unknown_twin(ctx, label)),
+            Some(twin) => Target::Twin(twin, path.to_owned()),
+            None => Target::Answer(unknown_twin(ctx, label)),
         };
     }
     if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
-        return Ok(Target::Control);
+        return Target::Control;
     }
     let rest = path.trim_start_matches('/');
     let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
     if name.is_empty() {
-        return Err(json_response(StatusCode::OK, &twins_json(ctx)));
+        return Target::Answer(json_response(StatusCode::OK, &twins_json(ctx)));
     }
     match ctx.host.twin(name) {
-        Some(twin) => Ok(Target::Twin(twin, format!("/{tail}"))),
-        None => Err(unknown_twin(ctx, name)),
+        Some(twin) => Target::Twin(twin, format!("/{tail}")),
+        None => Target::Answer(unknown_twin(ctx, name)),
     }
 }
 
@@ -361,7 +373,7 @@ fn host_label(parts: &http::request::Parts) -> Option<&str> {
 }
 
 fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
-    let mut response = error_response(
+    error_response(
         StatusCode::NOT_FOUND,
         "unknown_twin",
         &format!(
@@ -369,15 +381,17 @@ fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
             ctx.host.twin_names().join(", ")
         ),
         None,
-    );
-    *response.status_mut() = StatusCode::NOT_FOUND;
-    response
+    )
 }
 
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<Bytes>> {
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+        Err(err)
+            if err
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
             Err(error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "request_too_large",
@@ -516,8 +530,14 @@ mod tests {
 
     #[test]
     fn host_label_reads_twin_dot_localhost_with_or_without_port() {
-        assert_eq!(host_label(&parts("/x", Some("stripe.localhost:4100"))), Some("stripe"));
-        assert_eq!(host_label(&parts("/x", Some("stripe.localhost"))), Some("stripe"));
+        assert_eq!(
+            host_label(&parts("/x", Some("stripe.localhost:4100"))),
+            Some("stripe")
+        );
+        assert_eq!(
+            host_label(&parts("/x", Some("stripe.localhost"))),
+            Some("stripe")
+        );
         assert_eq!(host_label(&parts("/x", Some("localhost:4100"))), None);
         assert_eq!(host_label(&parts("/x", Some("127.0.0.1:4100"))), None);
         assert_eq!(host_label(&parts("/x", Some("a.b.localhost"))), None);

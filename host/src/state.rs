@@ -18,7 +18,9 @@ pub struct TwinState {
 
 impl std::fmt::Debug for TwinState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwinState").field("keys", &self.lock().len()).finish()
+        f.debug_struct("TwinState")
+            .field("keys", &self.lock().len())
+            .finish()
     }
 }
 
@@ -26,7 +28,9 @@ impl TwinState {
     fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
         // A poisoned lock means a panic while holding it; the map itself is
         // always left consistent (every mutation is a single call), so keep going.
-        self.map.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Starts a transaction that reads this state and buffers its writes.
@@ -46,7 +50,6 @@ impl TwinState {
     pub fn len(&self) -> usize {
         self.lock().len()
     }
-
 }
 
 /// The writes of one request, not yet visible to anyone else.
@@ -111,7 +114,11 @@ impl Transaction {
                 (None, Some(_)) => true,
                 (Some((bk, _)), Some((pk, _))) => {
                     if bk == pk {
-                        b = if reverse { base.next_back() } else { base.next() };
+                        b = if reverse {
+                            base.next_back()
+                        } else {
+                            base.next()
+                        };
                         true
                     } else {
                         (pk < bk) != reverse
@@ -131,7 +138,11 @@ impl Transaction {
             } else {
                 let (k, v) = b.expect("committed entry present");
                 out.push((k.clone(), v.clone()));
-                b = if reverse { base.next_back() } else { base.next() };
+                b = if reverse {
+                    base.next_back()
+                } else {
+                    base.next()
+                };
             }
         }
         out

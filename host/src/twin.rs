@@ -408,7 +408,10 @@ mod tests {
             Err(LoadError::CoreModule { .. })
         ));
         assert!(check_header("f", b"\0asm\x0d\0\x01\0").is_ok());
-        assert!(matches!(check_header("f", b""), Err(LoadError::NotWasm { .. })));
+        assert!(matches!(
+            check_header("f", b""),
+            Err(LoadError::NotWasm { .. })
+        ));
     }
 
     #[test]

@@ -73,8 +73,7 @@ mod tests {
         let hello = &index.twins["hello"];
         assert_eq!(hello.latest, "0.1.0");
         assert_eq!(hello.versions["0.1.0"].tier, Tier::Free);
-        let again: Index =
-            serde_json::from_str(&serde_json::to_string(&index).unwrap()).unwrap();
+        let again: Index = serde_json::from_str(&serde_json::to_string(&index).unwrap()).unwrap();
         assert_eq!(again, index);
     }
 

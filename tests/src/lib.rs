@@ -176,9 +176,11 @@ impl HostProcess {
         }
         // Keep stderr drained so a chatty host never blocks on a full pipe.
         if let Some(stderr) = child.stderr.take() {
-            std::thread::spawn(move || {
-                for _ in BufReader::new(stderr).lines().map_while(Result::ok) {}
-            });
+            std::thread::spawn(
+                move || {
+                    for _ in BufReader::new(stderr).lines().map_while(Result::ok) {}
+                },
+            );
         }
         Ok(Self {
             child,
@@ -208,7 +210,10 @@ impl HostProcess {
             if let Some(status) = self.child.try_wait().expect("wait for wt-host") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "wt-host did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "wt-host did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }

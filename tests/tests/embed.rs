@@ -32,7 +32,11 @@ async fn in_process_calls_need_no_socket_and_keep_state() {
     let created = host
         .handle(
             "hello",
-            request("POST", "/items", "name=widget&metadata[color]=red&tags[]=a&tags[]=b"),
+            request(
+                "POST",
+                "/items",
+                "name=widget&metadata[color]=red&tags[]=a&tags[]=b",
+            ),
         )
         .await
         .unwrap();
@@ -61,7 +65,10 @@ async fn in_process_calls_need_no_socket_and_keep_state() {
 #[tokio::test]
 async fn a_trap_in_process_is_the_same_500_as_over_http() {
     let host = host_with_hello().await;
-    let trapped = host.handle("hello", request("GET", "/trap", "")).await.unwrap();
+    let trapped = host
+        .handle("hello", request("GET", "/trap", ""))
+        .await
+        .unwrap();
     assert_eq!(trapped.status(), 500);
     assert_eq!(body(&trapped)["error"]["code"], "twin_trapped");
     let next = host.handle("hello", request("GET", "/", "")).await.unwrap();
@@ -71,7 +78,10 @@ async fn a_trap_in_process_is_the_same_500_as_over_http() {
 #[tokio::test]
 async fn unknown_twin_is_an_error_not_a_panic() {
     let host = host_with_hello().await;
-    let err = host.handle("nope", request("GET", "/", "")).await.unwrap_err();
+    let err = host
+        .handle("nope", request("GET", "/", ""))
+        .await
+        .unwrap_err();
     assert!(matches!(err, wt_host::Error::NoSuchTwin(ref name) if name == "nope"));
     assert!(host.reset("nope").await.is_err());
 }
@@ -87,7 +97,10 @@ async fn serve_on_ephemeral_ports_gives_base_urls_and_shuts_down_cleanly() {
     assert_eq!(json(&response.text().await.unwrap())["value"], 1);
 
     // The same state is visible in-process.
-    let counter = host.handle("hello", request("GET", "/counter", "")).await.unwrap();
+    let counter = host
+        .handle("hello", request("GET", "/counter", ""))
+        .await
+        .unwrap();
     assert_eq!(body(&counter)["value"], 1);
 
     let addr = running.addr();
@@ -103,9 +116,15 @@ async fn loading_the_same_name_twice_is_refused() {
     let host = host_with_hello().await;
     let err = host.add_twin_file(twin_path("hello")).await.unwrap_err();
     assert!(err.to_string().contains("already loaded"), "{err}");
-    let copy = host.add_twin_file_as("hello2", twin_path("hello")).await.unwrap();
+    let copy = host
+        .add_twin_file_as("hello2", twin_path("hello"))
+        .await
+        .unwrap();
     assert_eq!(copy.name, "hello2");
     assert_eq!(copy.described_name, "hello");
-    let bad = host.add_twin_file_as("_wt", twin_path("hello")).await.unwrap_err();
+    let bad = host
+        .add_twin_file_as("_wt", twin_path("hello"))
+        .await
+        .unwrap_err();
     assert!(bad.to_string().contains("not a usable twin name"), "{bad}");
 }

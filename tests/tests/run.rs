@@ -72,7 +72,10 @@ async fn unknown_twin_is_a_json_404_naming_what_is_loaded() {
         let body = json(&response.text().await.unwrap());
         assert_eq!(body["error"]["code"], "unknown_twin");
         let message = body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("'nope'") && message.contains("hello"), "{message}");
+        assert!(
+            message.contains("'nope'") && message.contains("hello"),
+            "{message}"
+        );
     }
 }
 
@@ -88,7 +91,10 @@ async fn a_trap_answers_500_json_rolls_back_and_the_next_request_works() {
     assert_eq!(body["error"]["code"], "twin_trapped");
     assert_eq!(body["error"]["twin"], "hello");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("hello: trap requested"), "panic message is surfaced: {message}");
+    assert!(
+        message.contains("hello: trap requested"),
+        "panic message is surfaced: {message}"
+    );
 
     // A write made before the trap is not committed.
     let rolled_back = client
@@ -315,7 +321,11 @@ async fn copies_of_one_twin_under_other_names_have_separate_state() {
     let alpha = host.twin("alpha").prefixed_url.clone();
     let beta = host.twin("beta").prefixed_url.clone();
     for _ in 0..3 {
-        client.post(format!("{alpha}/counter")).send().await.unwrap();
+        client
+            .post(format!("{alpha}/counter"))
+            .send()
+            .await
+            .unwrap();
     }
     let a = client.get(format!("{alpha}/counter")).send().await.unwrap();
     let b = client.get(format!("{beta}/counter")).send().await.unwrap();

@@ -11,6 +11,8 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 const WASM_TARGET: &str = "wasm32-wasip2";
+/// The cargo profile guests are built with (see the workspace Cargo.toml).
+const TWIN_PROFILE: &str = "twin";
 
 fn main() {
     if let Err(err) = run() {
@@ -22,7 +24,9 @@ fn main() {
 fn run() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let task = args.next().unwrap_or_default();
-    let rest: Vec<String> = args.collect();
+    // `cargo xtask run -- --port hello=0` and `cargo xtask run --port hello=0`
+    // mean the same thing.
+    let rest: Vec<String> = args.skip_while(|a| a == "--").collect();
     let root = workspace_root()?;
     match task.as_str() {
         "build-twins" => build_twins(&root).map(drop),
@@ -90,9 +94,10 @@ fn twin_crates(root: &Path) -> Result<Vec<String>> {
     Ok(names)
 }
 
-/// Builds every twin for wasm32-wasip2 (release: twins are shipped, and an
-/// optimised guest is what benches and users see) and copies the components
-/// to `target/twins/<name>.wasm`, the one documented place.
+/// Builds every twin for wasm32-wasip2 with the `twin` profile (optimized and
+/// stripped: twins are shipped, and an optimized guest is what benches and
+/// users see) and copies the components to `target/twins/<name>.wasm`, the
+/// one documented place.
 fn build_twins(root: &Path) -> Result<Vec<PathBuf>> {
     let crates = twin_crates(root)?;
     build_guests(root, &crates, "twins")
@@ -109,7 +114,7 @@ fn build_guests(root: &Path, crates: &[String], out: &str) -> Result<Vec<PathBuf
     let mut build = cargo();
     build
         .current_dir(root)
-        .args(["build", "--release", "--target", WASM_TARGET]);
+        .args(["build", "--profile", TWIN_PROFILE, "--target", WASM_TARGET]);
     for name in crates {
         build.args(["-p", name]);
     }
@@ -117,7 +122,7 @@ fn build_guests(root: &Path, crates: &[String], out: &str) -> Result<Vec<PathBuf
 
     let out_dir = root.join("target").join(out);
     std::fs::create_dir_all(&out_dir)?;
-    let built = root.join("target").join(WASM_TARGET).join("release");
+    let built = root.join("target").join(WASM_TARGET).join(TWIN_PROFILE);
     let mut paths = Vec::new();
     for name in crates {
         // Libraries are named with underscores, binaries keep their dashes.
@@ -161,7 +166,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
 
 fn ci(root: &Path) -> Result<()> {
     let mut fmt = cargo();
-    fmt.current_dir(root).args(["fmt", "--all", "--", "--check"]);
+    fmt.current_dir(root)
+        .args(["fmt", "--all", "--", "--check"]);
     status(fmt, "cargo fmt --check")?;
     let mut clippy = cargo();
     clippy.current_dir(root).args([

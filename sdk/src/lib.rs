@@ -1,0 +1,236 @@
+//! Write behavioral API twins for wt.
+//!
+//! A twin is a stateful fake of a SaaS API compiled to a `wasm32-wasip2`
+//! component. The host creates a fresh instance for every request, calls
+//! [`Twin::handle`] once, and commits the request's store writes when it
+//! returns (or drops them if it panics). Everything a twin keeps between
+//! requests therefore lives in the [`store`].
+//!
+//! This crate is the only dependency a twin needs: it hides the generated
+//! component bindings and offers routing ([`Router`]), Stripe-style forms
+//! ([`form`]), typed storage ([`store::Collection`]), ids ([`ids`]), time
+//! ([`clock`]), logging ([`log`]) and vendor-shaped errors ([`Error`]).
+//!
+//! ```
+//! use wt_sdk::{Error, Info, Request, Response, Router, Twin};
+//!
+//! pub struct Echo;
+//!
+//! #[wt_sdk::twin]
+//! impl Twin for Echo {
+//!     fn describe() -> Info {
+//!         Info {
+//!             name: "echo".into(),
+//!             version: "0.1.0".into(),
+//!             api_version: "2026-01-01".into(),
+//!             default_port: 4200,
+//!             license_required: false,
+//!             description: "Says hello.".into(),
+//!         }
+//!     }
+//!
+//!     fn handle(request: Request) -> Response {
+//!         Router::new().get("/hi/{name}", hi).route(request)
+//!     }
+//! }
+//!
+//! fn hi(req: &Request) -> Result<Response, Error> {
+//!     let name = req.param("name").unwrap_or("you");
+//!     Ok(Response::json(200, &serde_json::json!({ "hello": name })))
+//! }
+//! ```
+//!
+//! On native targets the store, clock and log go to a thread-local in-memory
+//! stand-in, so twin logic is testable with plain `cargo test`; see
+//! [`testing`].
+
+// Lets the export macro's absolute `::wt_sdk::…` paths resolve inside this
+// crate too (doc tests and unit tests of the glue).
+extern crate self as wt_sdk;
+
+pub mod clock;
+pub mod error;
+pub mod form;
+pub mod ids;
+pub mod log;
+pub mod request;
+pub mod response;
+pub mod router;
+pub mod store;
+mod sys;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
+
+pub use error::{Error, ErrorData, Result};
+pub use request::{Method, Request};
+pub use response::Response;
+pub use router::Router;
+pub use store::{Collection, ListPage, Page};
+/// Exports a [`Twin`] implementation as the component's `handler` and
+/// `describe`.
+///
+/// Place it on `impl Twin for YourType { … }` (once per crate). The impl is
+/// kept as written; the macro adds the component-model glue, which is only
+/// exported on `wasm32` so native builds and tests link cleanly.
+pub use wt_sdk_macro::twin;
+
+/// A behavioral API twin.
+///
+/// Both functions are associated functions rather than methods because the
+/// host instantiates the component afresh for every request: there is no
+/// `self` that could outlive a call. Keep state in the [`store`].
+pub trait Twin {
+    /// What the twin says about itself; the host calls this once at load.
+    fn describe() -> Info;
+
+    /// Handles one HTTP request. Store writes made here commit when this
+    /// returns and are discarded if it panics (the host answers 500).
+    fn handle(request: Request) -> Response;
+}
+
+/// A twin's self-description, shown by the host and used for its defaults.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Info {
+    /// Short lower-case name, used as the default route prefix (`"stripe"`).
+    pub name: String,
+    /// The twin's own semver version.
+    pub version: String,
+    /// The vendor API version the twin imitates (`"2024-06-20"`).
+    pub api_version: String,
+    /// The port the twin listens on by default.
+    pub default_port: u16,
+    /// Whether the host must hold a valid license to serve this twin.
+    pub license_required: bool,
+    /// One line for listings.
+    pub description: String,
+}
+
+#[doc(hidden)]
+pub use wit_bindgen as __wit_bindgen;
+
+/// The generated component bindings. Hidden because twin authors should never
+/// depend on wit-bindgen's shapes; the sdk's own types are the stable API.
+#[doc(hidden)]
+#[allow(unsafe_code, missing_docs, unreachable_pub, clippy::all)]
+pub mod __bindings {
+    wit_bindgen::generate!({
+        world: "twin",
+        path: "../wit",
+        // Twins depend on wt-sdk alone, so the generated code (including the
+        // export macro expanded in the twin's crate) must reach wit-bindgen's
+        // runtime and these bindings through this crate.
+        runtime_path: "::wt_sdk::__wit_bindgen::rt",
+        pub_export_macro: true,
+        export_macro_name: "__export_twin",
+        default_bindings_module: "::wt_sdk::__bindings",
+    });
+}
+
+/// Conversions used by the code `#[wt_sdk::twin]` emits. Kept here, not in the
+/// macro output, so they are ordinary code that is type-checked and tested
+/// once.
+#[doc(hidden)]
+pub mod __export {
+    use crate::__bindings::exports::wondertwin::twin::describe as wit_describe;
+    use crate::__bindings::wondertwin::twin::types as wit;
+    use crate::{Info, Request, Response, Twin};
+
+    /// The WIT request type, named for the macro.
+    pub type WitRequest = wit::Request;
+    /// The WIT response type, named for the macro.
+    pub type WitResponse = wit::Response;
+    /// The WIT info type, named for the macro.
+    pub type WitInfo = wit_describe::Info;
+    pub use crate::__bindings::exports::wondertwin::twin::describe::Guest as DescribeGuest;
+    pub use crate::__bindings::exports::wondertwin::twin::handler::Guest as HandlerGuest;
+
+    /// Runs `T::handle` on a request from the host.
+    pub fn handle<T: Twin>(request: WitRequest) -> WitResponse {
+        let response = T::handle(request_from_wit(request));
+        response_to_wit(response)
+    }
+
+    /// Runs `T::describe` for the host.
+    pub fn describe<T: Twin>() -> WitInfo {
+        info_to_wit(T::describe())
+    }
+
+    pub(crate) fn request_from_wit(r: WitRequest) -> Request {
+        Request::from_parts(r.method.into(), r.path, r.query, r.headers, r.body)
+    }
+
+    pub(crate) fn response_to_wit(r: Response) -> WitResponse {
+        WitResponse {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+
+    pub(crate) fn info_to_wit(i: Info) -> WitInfo {
+        WitInfo {
+            name: i.name,
+            version: i.version,
+            api_version: i.api_version,
+            default_port: i.default_port,
+            license_required: i.license_required,
+            description: i.description,
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::Method;
+
+        struct Probe;
+
+        #[crate::twin]
+        impl Twin for Probe {
+            fn describe() -> Info {
+                Info {
+                    name: "probe".into(),
+                    version: "1.2.3".into(),
+                    api_version: "2020-01-01".into(),
+                    default_port: 9,
+                    license_required: true,
+                    description: "d".into(),
+                }
+            }
+            fn handle(request: Request) -> Response {
+                assert_eq!(request.method, Method::Patch);
+                Response::text(201, format!("{}?{}", request.path, request.query))
+                    .with_header("X-Seen", request.header("x-a").unwrap_or("-"))
+            }
+        }
+
+        #[test]
+        fn handle_converts_both_ways() {
+            let out = handle::<Probe>(WitRequest {
+                method: "PATCH".into(),
+                path: "/p".into(),
+                query: "q=1".into(),
+                headers: vec![("x-a".into(), "b".into())],
+                body: b"x".to_vec(),
+            });
+            assert_eq!(out.status, 201);
+            assert_eq!(out.body, b"/p?q=1");
+            assert!(out.headers.contains(&("x-seen".into(), "b".into())));
+        }
+
+        #[test]
+        fn describe_converts_every_field() {
+            let info = describe::<Probe>();
+            assert_eq!(
+                (
+                    info.name.as_str(),
+                    info.version.as_str(),
+                    info.api_version.as_str()
+                ),
+                ("probe", "1.2.3", "2020-01-01")
+            );
+            assert_eq!((info.default_port, info.license_required), (9, true));
+            assert_eq!(info.description, "d");
+        }
+    }
+}

@@ -1,0 +1,421 @@
+//! Method + path routing.
+//!
+//! The host instantiates a twin per request, so a router is built, used once
+//! and dropped on every call. It is therefore kept cheap to build: routes
+//! are `&'static str` patterns matched segment by segment, handlers are plain
+//! `fn` pointers, and nothing is parsed or allocated up front beyond one
+//! `Vec` entry per route.
+//!
+//! Patterns are `/`-separated segments; `{name}` captures one non-empty
+//! segment and a final `{*name}` captures the rest of the path (at least one
+//! segment, possibly empty, e.g. the `""` of `/echo/`). Captures are
+//! percent-decoded into [`Request::param`]. Matching is exact otherwise: a
+//! trailing `/` is a different path.
+//!
+//! An unknown path is a 404 and a known path with the wrong method a 405 with
+//! `Allow`; both are [`Error`]s rendered by the router's [`Renderer`], so they
+//! come out in the vendor's shape like every other error.
+
+use crate::error::{Renderer, render_stripe};
+use crate::{Error, Method, Request, Response, form};
+
+/// A request handler. Plain `fn`s (and non-capturing closures) coerce to it.
+pub type Handler = fn(&Request) -> Result<Response, Error>;
+
+struct Route {
+    /// `None` matches every method.
+    method: Option<Method>,
+    pattern: &'static str,
+    handler: Handler,
+}
+
+/// Routes requests to handlers by method and path.
+///
+/// ```
+/// use wt_sdk::{Error, Request, Response, Router};
+///
+/// fn show(req: &Request) -> Result<Response, Error> {
+///     Ok(Response::ok(&serde_json::json!({ "id": req.param("id") })))
+/// }
+///
+/// let router = Router::new().get("/v1/customers/{id}", show);
+/// let resp = router.route(Request::new("GET", "/v1/customers/cus_1"));
+/// assert_eq!(resp.body_text(), r#"{"id":"cus_1"}"#);
+/// assert_eq!(router.route(Request::new("POST", "/v1/customers/cus_1")).status, 405);
+/// ```
+pub struct Router {
+    routes: Vec<Route>,
+    renderer: Renderer,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl std::fmt::Debug for Router {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut list = f.debug_list();
+        for r in &self.routes {
+            list.entry(&format_args!(
+                "{} {}",
+                r.method.as_ref().map_or("*", Method::as_str),
+                r.pattern
+            ));
+        }
+        list.finish()
+    }
+}
+
+impl Router {
+    /// An empty router rendering errors with [`render_stripe`].
+    pub fn new() -> Self {
+        Router {
+            routes: Vec::with_capacity(16),
+            renderer: render_stripe,
+        }
+    }
+
+    /// Uses `renderer` for every error, including the router's 404 and 405.
+    pub fn on_error(mut self, renderer: Renderer) -> Self {
+        self.renderer = renderer;
+        self
+    }
+
+    /// Adds a route for `method`.
+    ///
+    /// # Panics
+    /// If `pattern` is malformed (no leading `/`, a brace that is not a whole
+    /// segment, `{*rest}` not last): a programming error that every request
+    /// would hit, so it is loud at once.
+    pub fn add(mut self, method: Method, pattern: &'static str, handler: Handler) -> Self {
+        check_pattern(pattern);
+        self.routes.push(Route {
+            method: Some(method),
+            pattern,
+            handler,
+        });
+        self
+    }
+
+    /// Adds the same route for several methods.
+    pub fn methods(
+        mut self,
+        methods: impl IntoIterator<Item = Method>,
+        pattern: &'static str,
+        handler: Handler,
+    ) -> Self {
+        for m in methods {
+            self = self.add(m, pattern, handler);
+        }
+        self
+    }
+
+    /// Adds a route matching every method.
+    pub fn any(mut self, pattern: &'static str, handler: Handler) -> Self {
+        check_pattern(pattern);
+        self.routes.push(Route {
+            method: None,
+            pattern,
+            handler,
+        });
+        self
+    }
+
+    /// `GET pattern`.
+    pub fn get(self, pattern: &'static str, handler: Handler) -> Self {
+        self.add(Method::Get, pattern, handler)
+    }
+
+    /// `POST pattern`.
+    pub fn post(self, pattern: &'static str, handler: Handler) -> Self {
+        self.add(Method::Post, pattern, handler)
+    }
+
+    /// `PUT pattern`.
+    pub fn put(self, pattern: &'static str, handler: Handler) -> Self {
+        self.add(Method::Put, pattern, handler)
+    }
+
+    /// `PATCH pattern`.
+    pub fn patch(self, pattern: &'static str, handler: Handler) -> Self {
+        self.add(Method::Patch, pattern, handler)
+    }
+
+    /// `DELETE pattern`.
+    pub fn delete(self, pattern: &'static str, handler: Handler) -> Self {
+        self.add(Method::Delete, pattern, handler)
+    }
+
+    /// Dispatches `request` and renders any error with the router's renderer.
+    pub fn route(&self, request: Request) -> Response {
+        match self.dispatch(request) {
+            Ok(response) => response,
+            Err(err) => self.render(&err),
+        }
+    }
+
+    /// Dispatches `request`, returning the handler's result or the router's
+    /// own 404/405 as an [`Error`], for twins that post-process errors.
+    pub fn dispatch(&self, mut request: Request) -> Result<Response, Error> {
+        let mut captures: Vec<(&'static str, &str)> = Vec::new();
+        let mut path_matched = false;
+        for route in &self.routes {
+            if !match_pattern(route.pattern, &request.path, &mut captures) {
+                continue;
+            }
+            path_matched = true;
+            if route.method.as_ref().is_some_and(|m| *m != request.method) {
+                continue;
+            }
+            let decoded: Vec<(&'static str, String)> = captures
+                .iter()
+                .map(|(name, raw)| (*name, form::percent_decode(raw).into_owned()))
+                .collect();
+            request.clear_params();
+            for (name, value) in decoded {
+                request.set_param(name, value);
+            }
+            return (route.handler)(&request);
+        }
+        if path_matched {
+            Err(self.method_not_allowed(&request))
+        } else {
+            Err(Error::not_found(format!(
+                "Unrecognized request URL ({}: {}).",
+                request.method, request.path
+            )))
+        }
+    }
+
+    /// Renders `err` with this router's renderer, adding its headers.
+    pub fn render(&self, err: &Error) -> Response {
+        err.render_with(self.renderer)
+    }
+
+    fn method_not_allowed(&self, request: &Request) -> Error {
+        let mut scratch = Vec::new();
+        let mut allow: Vec<&str> = Vec::new();
+        for route in &self.routes {
+            if let Some(m) = &route.method
+                && match_pattern(route.pattern, &request.path, &mut scratch)
+                && !allow.contains(&m.as_str())
+            {
+                allow.push(m.as_str());
+            }
+        }
+        Error::method_not_allowed(format!(
+            "Method {} is not allowed for {}.",
+            request.method, request.path
+        ))
+        .with_header("allow", allow.join(", "))
+    }
+}
+
+fn check_pattern(pattern: &'static str) {
+    assert!(
+        pattern.starts_with('/'),
+        "route pattern {pattern:?} must start with '/'"
+    );
+    let mut segments = pattern[1..].split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let braces = seg.contains('{') || seg.contains('}');
+        if !braces {
+            continue;
+        }
+        let inner = seg
+            .strip_prefix('{')
+            .and_then(|s| s.strip_suffix('}'))
+            .unwrap_or_else(|| {
+                panic!("route pattern {pattern:?}: `{seg}` must be a whole `{{name}}` segment")
+            });
+        let name = inner.strip_prefix('*').unwrap_or(inner);
+        assert!(
+            !name.is_empty() && !name.contains(['{', '}', '*']),
+            "route pattern {pattern:?}: bad capture `{seg}`"
+        );
+        assert!(
+            !inner.starts_with('*') || segments.peek().is_none(),
+            "route pattern {pattern:?}: `{seg}` must be the last segment"
+        );
+    }
+}
+
+/// Matches `path` against `pattern`, filling `captures` with raw slices.
+fn match_pattern<'p>(
+    pattern: &'static str,
+    path: &'p str,
+    captures: &mut Vec<(&'static str, &'p str)>,
+) -> bool {
+    captures.clear();
+    let (Some(mut pat), Some(rest)) = (pattern.strip_prefix('/'), path.strip_prefix('/')) else {
+        return false;
+    };
+    // `Some` while the path has a segment left (possibly empty).
+    let mut rest_opt: Option<&'p str> = Some(rest);
+    loop {
+        let (pseg, prest) = match pat.split_once('/') {
+            Some((s, r)) => (s, Some(r)),
+            None => (pat, None),
+        };
+        let Some(remaining) = rest_opt else {
+            return false;
+        };
+        if let Some(name) = pseg.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
+            captures.push((name, remaining));
+            return true;
+        }
+        let (seg, next) = match remaining.split_once('/') {
+            Some((s, r)) => (s, Some(r)),
+            None => (remaining, None),
+        };
+        if let Some(name) = pseg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+            if seg.is_empty() {
+                return false;
+            }
+            captures.push((name, seg));
+        } else if pseg != seg {
+            return false;
+        }
+        rest_opt = next;
+        match prest {
+            Some(p) => pat = p,
+            None => return rest_opt.is_none(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn show(req: &Request) -> Result<Response, Error> {
+        let params: Vec<_> = req.params().collect();
+        Ok(Response::ok(&json!({"route": "show", "params": params})))
+    }
+    fn list(_: &Request) -> Result<Response, Error> {
+        Ok(Response::ok(&json!({"route": "list"})))
+    }
+    fn fail(_: &Request) -> Result<Response, Error> {
+        Err(Error::conflict("nope").with_code("c"))
+    }
+
+    fn router() -> Router {
+        Router::new()
+            .get("/", list)
+            .get("/v1/customers", list)
+            .post("/v1/customers", list)
+            .get("/v1/customers/{id}", show)
+            .delete("/v1/customers/{id}", show)
+            .get("/v1/customers/{id}/sources/{source}", show)
+            .methods([Method::Get, Method::Put], "/files/{*path}", show)
+            .get("/fail", fail)
+    }
+
+    fn body(r: &Response) -> Value {
+        r.json_body().unwrap()
+    }
+
+    #[test]
+    fn matches_literals_and_captures() {
+        let r = router();
+        assert_eq!(body(&r.route(Request::new("GET", "/")))["route"], "list");
+        assert_eq!(
+            body(&r.route(Request::new("GET", "/v1/customers")))["route"],
+            "list"
+        );
+        assert_eq!(
+            body(&r.route(Request::new("GET", "/v1/customers/cus%201?x=1"))),
+            json!({"route": "show", "params": [["id", "cus 1"]]})
+        );
+        assert_eq!(
+            body(&r.route(Request::new("GET", "/v1/customers/c/sources/s")))["params"],
+            json!([["id", "c"], ["source", "s"]])
+        );
+    }
+
+    #[test]
+    fn catch_all_takes_the_rest() {
+        let r = router();
+        let got = |p: &str| body(&r.route(Request::new("PUT", p)))["params"].clone();
+        assert_eq!(got("/files/a/b%2Fc"), json!([["path", "a/b/c"]]));
+        assert_eq!(got("/files/"), json!([["path", ""]]));
+        assert_eq!(r.route(Request::new("GET", "/files")).status, 404);
+    }
+
+    #[test]
+    fn exact_segments_only() {
+        let r = router();
+        for p in [
+            "/v1/customers/",
+            "/v1/customer",
+            "/v1/customers//sources/s",
+            "/v1",
+        ] {
+            assert_eq!(r.route(Request::new("GET", p)).status, 404, "{p}");
+        }
+    }
+
+    #[test]
+    fn unknown_path_is_a_rendered_404() {
+        let resp = router().route(Request::new("GET", "/nope"));
+        assert_eq!(resp.status, 404);
+        assert_eq!(
+            body(&resp),
+            json!({"error": {"type": "invalid_request_error", "message": "Unrecognized request URL (GET: /nope)."}})
+        );
+    }
+
+    #[test]
+    fn wrong_method_is_a_405_with_allow() {
+        let resp = router().route(Request::new("PATCH", "/v1/customers/x"));
+        assert_eq!(resp.status, 405);
+        assert_eq!(resp.header("allow"), Some("GET, DELETE"));
+        assert_eq!(body(&resp)["error"]["type"], "invalid_request_error");
+    }
+
+    #[test]
+    fn errors_go_through_the_custom_renderer() {
+        fn plain(e: &Error) -> Response {
+            Response::text(
+                e.status,
+                format!("{}|{}", e.code.as_deref().unwrap_or("-"), e.message),
+            )
+        }
+        let r = router().on_error(plain);
+        assert_eq!(r.route(Request::new("GET", "/fail")).body_text(), "c|nope");
+        assert_eq!(
+            r.route(Request::new("GET", "/zzz")).body_text(),
+            "-|Unrecognized request URL (GET: /zzz)."
+        );
+        let resp = r.route(Request::new("POST", "/"));
+        assert_eq!((resp.status, resp.header("allow")), (405, Some("GET")));
+    }
+
+    #[test]
+    fn any_matches_every_method() {
+        let r = Router::new().any("/x", list);
+        assert_eq!(r.route(Request::new("OPTIONS", "/x")).status, 200);
+        assert!(format!("{r:?}").contains("* /x"));
+    }
+
+    #[test]
+    #[should_panic(expected = "must be the last segment")]
+    fn catch_all_must_be_last() {
+        let _ = Router::new().get("/a/{*rest}/b", list);
+    }
+
+    #[test]
+    #[should_panic(expected = "whole `{name}` segment")]
+    fn captures_are_whole_segments() {
+        let _ = Router::new().get("/a/x{id}", list);
+    }
+
+    #[test]
+    #[should_panic(expected = "must start with '/'")]
+    fn patterns_are_absolute() {
+        let _ = Router::new().get("a", list);
+    }
+}

@@ -1,0 +1,686 @@
+//! The twin's ordered key-value store, raw and typed.
+//!
+//! Everything a twin remembers between requests lives here. The host makes
+//! each request a transaction: reads see the request's own writes, and all
+//! writes commit together when the handler returns, or not at all if it
+//! panics. Keys order by their UTF-8 bytes, which is what makes prefix scans
+//! and the zero-padded sequence numbers of [`Collection`] work.
+//!
+//! The raw functions ([`get`], [`set`], [`delete`], [`scan`]) mirror the host
+//! interface; [`get_json`]/[`set_json`], [`increment`] and [`Collection`] add
+//! types on top. Values written by the typed helpers are JSON.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Request};
+
+/// Most entries one [`scan`] returns, whatever `limit` asks for (the host's
+/// bound on a single call).
+pub const MAX_SCAN: u32 = 10_000;
+
+/// Why a write was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// The twin's key or byte quota would be exceeded; the message says which.
+    QuotaExceeded(String),
+    /// The key or value is not acceptable (empty or over-long key).
+    Invalid(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::QuotaExceeded(m) => write!(f, "store quota exceeded: {m}"),
+            StoreError::Invalid(m) => write!(f, "invalid store write: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// A refused write is the twin's failure, not the client's: a 500
+/// `api_error` with code `store_quota_exceeded` or `store_invalid`.
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        let code = match e {
+            StoreError::QuotaExceeded(_) => "store_quota_exceeded",
+            StoreError::Invalid(_) => "store_invalid",
+        };
+        Error::internal(e.to_string()).with_code(code)
+    }
+}
+
+/// One key and its value, as returned by [`scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// The key.
+    pub key: String,
+    /// The raw value.
+    pub value: Vec<u8>,
+}
+
+/// The value at `key`.
+pub fn get(key: &str) -> Option<Vec<u8>> {
+    crate::sys::store_get(key)
+}
+
+/// Sets `key` to `value`.
+pub fn set(key: &str, value: &[u8]) -> Result<(), StoreError> {
+    crate::sys::store_set(key, value)
+}
+
+/// Removes `key`; returns whether it existed.
+pub fn delete(key: &str) -> bool {
+    crate::sys::store_delete(key)
+}
+
+/// Entries with `start <= key < end` (no upper bound when `end` is `None`),
+/// at most `limit` (capped at [`MAX_SCAN`]), ascending, or descending from
+/// the top of the range when `reverse` is set.
+pub fn scan(start: &str, end: Option<&str>, limit: u32, reverse: bool) -> Vec<Entry> {
+    crate::sys::store_scan(start, end, limit, reverse)
+}
+
+/// The smallest string greater than every string starting with `prefix`, for
+/// use as a scan's exclusive `end`; `None` when there is none (empty prefix
+/// or all `char::MAX`).
+pub fn prefix_end(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        // The next scalar value after `last`, skipping the surrogate gap.
+        let next = match last {
+            '\u{D7FF}' => Some('\u{E000}'),
+            c => char::from_u32(c as u32 + 1),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// Entries whose key starts with `prefix`; see [`scan`].
+pub fn scan_prefix(prefix: &str, limit: u32, reverse: bool) -> Vec<Entry> {
+    scan(prefix, prefix_end(prefix).as_deref(), limit, reverse)
+}
+
+/// The JSON value at `key`; a value that does not decode as `T` is a 500
+/// (the twin wrote something else there).
+pub fn get_json<T: DeserializeOwned>(key: &str) -> Result<Option<T>, Error> {
+    get(key).map(|bytes| decode(key, &bytes)).transpose()
+}
+
+/// Stores `value` as JSON at `key`.
+pub fn set_json<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<(), Error> {
+    set(key, &encode(key, value)?)?;
+    Ok(())
+}
+
+/// The counter at `key` (0 when unset). Counters are stored as JSON integers.
+pub fn counter(key: &str) -> Result<i64, Error> {
+    Ok(get_json::<i64>(key)?.unwrap_or(0))
+}
+
+/// Adds `by` to the counter at `key` and returns the new value, in exactly
+/// one read and one write. Atomic because the request is a transaction.
+pub fn increment(key: &str, by: i64) -> Result<i64, Error> {
+    let value = counter(key)?
+        .checked_add(by)
+        .ok_or_else(|| Error::bad_request(format!("counter `{key}` would overflow")))?;
+    set_json(key, &value)?;
+    Ok(value)
+}
+
+fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Error> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::internal(format!("stored value at `{key}` is unreadable: {e}")))
+}
+
+fn encode<T: Serialize + ?Sized>(key: &str, value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value)
+        .map_err(|e| Error::internal(format!("cannot store value at `{key}`: {e}")))
+}
+
+/// Which slice of a [`Collection`] to list, with Stripe's cursor semantics:
+/// `starting_after` returns the items after that id in list order,
+/// `ending_before` the items just before it (still in list order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// Most items to return.
+    pub limit: u32,
+    /// Return items after this id.
+    pub starting_after: Option<String>,
+    /// Return items before this id.
+    pub ending_before: Option<String>,
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Page::first(10)
+    }
+}
+
+impl Page {
+    /// The first `limit` items.
+    pub fn first(limit: u32) -> Self {
+        Page {
+            limit,
+            starting_after: None,
+            ending_before: None,
+        }
+    }
+
+    /// Reads `limit`, `starting_after` and `ending_before` from the query
+    /// string as Stripe does: `limit` defaults to `default_limit` and must be
+    /// `1..=max_limit`, and only one cursor may be given. Empty values count
+    /// as absent. Violations are 400s naming the parameter.
+    pub fn from_query(
+        request: &Request,
+        default_limit: u32,
+        max_limit: u32,
+    ) -> Result<Page, Error> {
+        let mut page = Page::first(default_limit);
+        for (k, v) in crate::form::pairs(&request.query) {
+            if v.is_empty() {
+                continue;
+            }
+            match k.as_ref() {
+                "limit" => {
+                    let n: i64 = v.trim().parse().map_err(|_| {
+                        Error::bad_request(format!("Invalid integer: {v}")).with_param("limit")
+                    })?;
+                    if n < 1 {
+                        return Err(Error::bad_request(
+                            "This value must be greater than or equal to 1.",
+                        )
+                        .with_param("limit"));
+                    }
+                    if n > i64::from(max_limit) {
+                        return Err(Error::bad_request(format!(
+                            "This value must be less than or equal to {max_limit}."
+                        ))
+                        .with_param("limit"));
+                    }
+                    page.limit = u32::try_from(n).unwrap_or(max_limit);
+                }
+                "starting_after" => page.starting_after = Some(v.into_owned()),
+                "ending_before" => page.ending_before = Some(v.into_owned()),
+                _ => {}
+            }
+        }
+        if page.starting_after.is_some() && page.ending_before.is_some() {
+            return Err(Error::bad_request(
+                "You may only specify one of these parameters: ending_before, starting_after.",
+            )
+            .with_param("ending_before"));
+        }
+        Ok(page)
+    }
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListPage<T> {
+    /// The items, in the requested order.
+    pub items: Vec<T>,
+    /// Whether more items lie beyond this page in the direction of travel
+    /// (after it for `starting_after` or no cursor, before it for
+    /// `ending_before`): Stripe's `has_more`.
+    pub has_more: bool,
+}
+
+/// A typed set of objects under a key prefix, listed in insertion order.
+///
+/// Layout, so it can be inspected in a store dump:
+/// * `{prefix}/obj/{id}` — `{"seq":n,"data":<T as JSON>}`
+/// * `{prefix}/idx/{seq:020}/{id}` — the order index; zero padding makes key
+///   order equal insertion order, so a (reverse) scan lists oldest (newest)
+///   first without sorting.
+/// * `{prefix}/seq` — the last sequence number handed out.
+///
+/// ```
+/// use wt_sdk::{Collection, Page};
+/// # wt_sdk::testing::reset();
+/// const ITEMS: Collection<String> = Collection::new("items");
+/// ITEMS.insert("a", &"first".to_owned()).unwrap();
+/// ITEMS.insert("b", &"second".to_owned()).unwrap();
+/// let page = ITEMS.list(&Page::first(1), true).unwrap();
+/// assert_eq!((page.items, page.has_more), (vec!["second".to_owned()], true));
+/// ```
+pub struct Collection<T> {
+    prefix: Cow<'static, str>,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T> fmt::Debug for Collection<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Collection")
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl<T> Clone for Collection<T> {
+    fn clone(&self) -> Self {
+        Collection {
+            prefix: self.prefix.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Stored<T> {
+    seq: u64,
+    data: T,
+}
+
+#[derive(Serialize)]
+struct StoredRef<'a, T> {
+    seq: u64,
+    data: &'a T,
+}
+
+/// Sequence numbers are zero-padded to this width so they sort as text.
+const SEQ_WIDTH: usize = 20;
+
+impl<T: Serialize + DeserializeOwned> Collection<T> {
+    /// A collection under `prefix` (usable in a `const`). Prefixes of
+    /// different collections must not be prefixes of one another.
+    pub const fn new(prefix: &'static str) -> Self {
+        Collection {
+            prefix: Cow::Borrowed(prefix),
+            _type: PhantomData,
+        }
+    }
+
+    /// A collection under a prefix computed at run time (per-account data,
+    /// say).
+    pub fn with_prefix(prefix: impl Into<String>) -> Self {
+        Collection {
+            prefix: Cow::Owned(prefix.into()),
+            _type: PhantomData,
+        }
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn obj_key(&self, id: &str) -> String {
+        format!("{}/obj/{id}", self.prefix)
+    }
+
+    fn idx_prefix(&self) -> String {
+        format!("{}/idx/", self.prefix)
+    }
+
+    fn idx_key(&self, seq: u64, id: &str) -> String {
+        format!("{}/idx/{seq:0SEQ_WIDTH$}/{id}", self.prefix)
+    }
+
+    fn load(&self, id: &str) -> Result<Option<Stored<T>>, Error> {
+        get_json(&self.obj_key(id))
+    }
+
+    fn store(&self, id: &str, seq: u64, value: &T) -> Result<(), Error> {
+        set_json(&self.obj_key(id), &StoredRef { seq, data: value })
+    }
+
+    /// Adds a new object at the end of the order. An id that already exists
+    /// is a 400 `resource_already_exists` (ids are meant to be unique).
+    pub fn insert(&self, id: &str, value: &T) -> Result<(), Error> {
+        if get(&self.obj_key(id)).is_some() {
+            return Err(Error::bad_request(format!("Object '{id}' already exists."))
+                .with_code("resource_already_exists")
+                .with_param("id"));
+        }
+        let seq = u64::try_from(increment(&format!("{}/seq", self.prefix), 1)?)
+            .map_err(|_| Error::internal("collection sequence is negative"))?;
+        self.store(id, seq, value)?;
+        set(&self.idx_key(seq, id), id.as_bytes())?;
+        Ok(())
+    }
+
+    /// The object with `id`.
+    pub fn get(&self, id: &str) -> Result<Option<T>, Error> {
+        Ok(self.load(id)?.map(|s| s.data))
+    }
+
+    /// Whether `id` exists.
+    pub fn contains(&self, id: &str) -> bool {
+        get(&self.obj_key(id)).is_some()
+    }
+
+    /// Inserts or replaces; a replaced object keeps its place in the order.
+    pub fn put(&self, id: &str, value: &T) -> Result<(), Error> {
+        match self.load_seq(id)? {
+            Some(seq) => self.store(id, seq, value),
+            None => self.insert(id, value),
+        }
+    }
+
+    /// Reads `id`, lets `f` change it and writes it back; `None` when absent.
+    pub fn update(&self, id: &str, f: impl FnOnce(&mut T)) -> Result<Option<T>, Error> {
+        let Some(Stored { seq, mut data }) = self.load(id)? else {
+            return Ok(None);
+        };
+        f(&mut data);
+        self.store(id, seq, &data)?;
+        Ok(Some(data))
+    }
+
+    /// Removes `id`, returning the object it held.
+    pub fn remove(&self, id: &str) -> Result<Option<T>, Error> {
+        let Some(stored) = self.load(id)? else {
+            return Ok(None);
+        };
+        delete(&self.obj_key(id));
+        delete(&self.idx_key(stored.seq, id));
+        Ok(Some(stored.data))
+    }
+
+    fn load_seq(&self, id: &str) -> Result<Option<u64>, Error> {
+        #[derive(Deserialize)]
+        struct SeqOnly {
+            seq: u64,
+        }
+        Ok(get_json::<SeqOnly>(&self.obj_key(id))?.map(|s| s.seq))
+    }
+
+    fn cursor_seq(&self, id: &str, param: &str) -> Result<u64, Error> {
+        self.load_seq(id)?.ok_or_else(|| {
+            Error::not_found(format!("No such object: '{id}'"))
+                .with_code("resource_missing")
+                .with_param(param)
+        })
+    }
+
+    /// One page in insertion order, newest first when `newest_first`.
+    ///
+    /// A cursor id that does not exist is a 404 `resource_missing` naming
+    /// the cursor parameter. Costs one scan plus one read per item.
+    pub fn list(&self, page: &Page, newest_first: bool) -> Result<ListPage<T>, Error> {
+        let base = self.idx_prefix();
+        let base_end = prefix_end(&base);
+        let seq_key = |seq: u64| format!("{base}{seq:0SEQ_WIDTH$}");
+        let want = page.limit.min(MAX_SCAN - 1);
+        // Each case picks the key range on the far side of the cursor and
+        // scans away from it; `backwards` marks the cases that walk against
+        // the list order and so must flip the result.
+        let (start, end, reverse, backwards) = match (&page.starting_after, &page.ending_before) {
+            (Some(after), _) => {
+                let seq = self.cursor_seq(after, "starting_after")?;
+                if newest_first {
+                    (base.clone(), Some(seq_key(seq)), true, false)
+                } else {
+                    (seq_key(seq + 1), base_end, false, false)
+                }
+            }
+            (None, Some(before)) => {
+                let seq = self.cursor_seq(before, "ending_before")?;
+                if newest_first {
+                    (seq_key(seq + 1), base_end, false, true)
+                } else {
+                    (base.clone(), Some(seq_key(seq)), true, true)
+                }
+            }
+            (None, None) => (base.clone(), base_end, newest_first, false),
+        };
+        let mut entries = scan(&start, end.as_deref(), want + 1, reverse);
+        let has_more = entries.len() > want as usize;
+        entries.truncate(want as usize);
+        if backwards {
+            entries.reverse();
+        }
+        let mut items = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let id = entry
+                .key
+                .get(base.len() + SEQ_WIDTH + 1..)
+                .unwrap_or_default();
+            if let Some(item) = self.get(id)? {
+                items.push(item);
+            }
+        }
+        Ok(ListPage { items, has_more })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+    use serde::{Deserialize, Serialize};
+
+    #[test]
+    fn raw_operations_and_scan_bounds() {
+        testing::reset();
+        for k in ["a", "b", "c", "d"] {
+            set(k, k.as_bytes()).unwrap();
+        }
+        assert_eq!(get("b"), Some(b"b".to_vec()));
+        assert!(delete("b"));
+        assert!(!delete("b"));
+        let keys = |v: Vec<Entry>| v.into_iter().map(|e| e.key).collect::<Vec<_>>();
+        assert_eq!(keys(scan("a", Some("d"), 10, false)), ["a", "c"]);
+        assert_eq!(keys(scan("a", None, 2, true)), ["d", "c"]);
+        assert!(scan("d", Some("a"), 10, false).is_empty());
+        assert!(scan("a", None, 0, false).is_empty());
+        assert!(matches!(set("", b"x"), Err(StoreError::Invalid(_))));
+        assert!(set(&"k".repeat(1025), b"x").is_err());
+        let err: Error = StoreError::QuotaExceeded("keys".into()).into();
+        assert_eq!(
+            (err.status, err.code.as_deref()),
+            (500, Some("store_quota_exceeded"))
+        );
+    }
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(prefix_end("items/").as_deref(), Some("items0"));
+        assert_eq!(prefix_end(""), None);
+        assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        testing::reset();
+        for k in ["p/1", "p/2", "p0", "q"] {
+            set(k, b"").unwrap();
+        }
+        let got: Vec<_> = scan_prefix("p/", 10, false)
+            .into_iter()
+            .map(|e| e.key)
+            .collect();
+        assert_eq!(got, ["p/1", "p/2"]);
+    }
+
+    #[test]
+    fn json_values_and_counters() {
+        testing::reset();
+        set_json("j", &vec![1, 2]).unwrap();
+        assert_eq!(get_json::<Vec<i32>>("j").unwrap(), Some(vec![1, 2]));
+        assert_eq!(get_json::<i32>("missing").unwrap(), None);
+        assert_eq!(get_json::<i32>("j").unwrap_err().status, 500);
+        assert_eq!(counter("c").unwrap(), 0);
+        assert_eq!(increment("c", 5).unwrap(), 5);
+        assert_eq!(increment("c", -2).unwrap(), 3);
+        assert_eq!(get("c"), Some(b"3".to_vec()));
+        set_json("c", &i64::MAX).unwrap();
+        assert_eq!(increment("c", 1).unwrap_err().status, 400);
+    }
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+    struct Thing {
+        n: u32,
+    }
+
+    const THINGS: Collection<Thing> = Collection::new("things");
+
+    fn ns(page: &ListPage<Thing>) -> Vec<u32> {
+        page.items.iter().map(|t| t.n).collect()
+    }
+
+    fn seed(count: u32) {
+        testing::reset();
+        for n in 1..=count {
+            THINGS.insert(&format!("t{n}"), &Thing { n }).unwrap();
+        }
+    }
+
+    #[test]
+    fn crud_keeps_order_and_layout() {
+        seed(3);
+        assert_eq!(THINGS.get("t2").unwrap(), Some(Thing { n: 2 }));
+        assert!(THINGS.contains("t2"));
+        assert_eq!(
+            THINGS
+                .insert("t2", &Thing { n: 9 })
+                .unwrap_err()
+                .code
+                .as_deref(),
+            Some("resource_already_exists")
+        );
+        // Replacing keeps the place in the order.
+        THINGS.put("t1", &Thing { n: 10 }).unwrap();
+        THINGS.put("t4", &Thing { n: 4 }).unwrap();
+        assert_eq!(
+            THINGS.update("t2", |t| t.n = 20).unwrap(),
+            Some(Thing { n: 20 })
+        );
+        assert_eq!(THINGS.update("zz", |t| t.n = 0).unwrap(), None);
+        let all = THINGS.list(&Page::first(100), false).unwrap();
+        assert_eq!((ns(&all), all.has_more), (vec![10, 20, 3, 4], false));
+        assert_eq!(THINGS.remove("t3").unwrap(), Some(Thing { n: 3 }));
+        assert_eq!(THINGS.remove("t3").unwrap(), None);
+        assert_eq!(
+            ns(&THINGS.list(&Page::first(100), true).unwrap()),
+            [4, 20, 10]
+        );
+        assert_eq!(
+            testing::store_keys()
+                .into_iter()
+                .find(|k| k.starts_with("things/idx/"))
+                .as_deref(),
+            Some("things/idx/00000000000000000001/t1")
+        );
+        assert_eq!(get("things/seq"), Some(b"4".to_vec()));
+        assert!(get("things/obj/t4").is_some());
+    }
+
+    #[test]
+    fn newest_first_pagination_both_ways() {
+        seed(5);
+        let page = |after: Option<&str>, before: Option<&str>| {
+            THINGS
+                .list(
+                    &Page {
+                        limit: 2,
+                        starting_after: after.map(Into::into),
+                        ending_before: before.map(Into::into),
+                    },
+                    true,
+                )
+                .unwrap()
+        };
+        let p1 = page(None, None);
+        assert_eq!((ns(&p1), p1.has_more), (vec![5, 4], true));
+        let p2 = page(Some("t4"), None);
+        assert_eq!((ns(&p2), p2.has_more), (vec![3, 2], true));
+        let p3 = page(Some("t2"), None);
+        assert_eq!((ns(&p3), p3.has_more), (vec![1], false));
+        // Walking back: items newer than the cursor, closest first, still
+        // newest-first on the page.
+        let b1 = page(None, Some("t1"));
+        assert_eq!((ns(&b1), b1.has_more), (vec![3, 2], true));
+        let b2 = page(None, Some("t3"));
+        assert_eq!((ns(&b2), b2.has_more), (vec![5, 4], false));
+        let b3 = page(None, Some("t4"));
+        assert_eq!((ns(&b3), b3.has_more), (vec![5], false));
+    }
+
+    #[test]
+    fn oldest_first_pagination_both_ways() {
+        seed(5);
+        let page = |after: Option<&str>, before: Option<&str>| {
+            let p = Page {
+                limit: 2,
+                starting_after: after.map(Into::into),
+                ending_before: before.map(Into::into),
+            };
+            let l = THINGS.list(&p, false).unwrap();
+            (ns(&l), l.has_more)
+        };
+        assert_eq!(page(None, None), (vec![1, 2], true));
+        assert_eq!(page(Some("t2"), None), (vec![3, 4], true));
+        assert_eq!(page(Some("t4"), None), (vec![5], false));
+        assert_eq!(page(None, Some("t5")), (vec![3, 4], true));
+        assert_eq!(page(None, Some("t3")), (vec![1, 2], false));
+    }
+
+    #[test]
+    fn listing_edge_cases() {
+        seed(0);
+        let empty = THINGS.list(&Page::default(), true).unwrap();
+        assert!(empty.items.is_empty() && !empty.has_more);
+        seed(2);
+        let zero = THINGS.list(&Page::first(0), true).unwrap();
+        assert!(zero.items.is_empty() && zero.has_more);
+        let missing = THINGS
+            .list(
+                &Page {
+                    starting_after: Some("nope".into()),
+                    ..Page::first(2)
+                },
+                true,
+            )
+            .unwrap_err();
+        assert_eq!(
+            (missing.status, missing.param.as_deref()),
+            (404, Some("starting_after"))
+        );
+        // Other collections and neighbouring prefixes do not leak in.
+        let other: Collection<Thing> = Collection::with_prefix("thingsx");
+        other.insert("o", &Thing { n: 99 }).unwrap();
+        assert_eq!(ns(&THINGS.list(&Page::first(10), true).unwrap()), [2, 1]);
+        assert_eq!(other.prefix(), "thingsx");
+        assert!(format!("{:?}", other.clone()).contains("thingsx"));
+    }
+
+    #[test]
+    fn page_from_query() {
+        let q = |s: &str| Page::from_query(&Request::new("GET", &format!("/x?{s}")), 10, 100);
+        assert_eq!(q("").unwrap(), Page::first(10));
+        assert_eq!(
+            q("limit=3&starting_after=a").unwrap(),
+            Page {
+                starting_after: Some("a".into()),
+                ..Page::first(3)
+            }
+        );
+        assert_eq!(
+            q("limit=&ending_before=b")
+                .unwrap()
+                .ending_before
+                .as_deref(),
+            Some("b")
+        );
+        for bad in ["limit=0", "limit=101", "limit=x", "limit=-1"] {
+            let e = q(bad).unwrap_err();
+            assert_eq!(
+                (e.status, e.param.as_deref()),
+                (400, Some("limit")),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            q("starting_after=a&ending_before=b").unwrap_err().status,
+            400
+        );
+    }
+}

@@ -1,0 +1,162 @@
+//! Run twin logic natively, without a host (not available on `wasm32`).
+//!
+//! On native targets the sdk's store, clock and log talk to an in-memory
+//! stand-in for the host that lives in a thread-local. The test harness runs
+//! every test on its own thread, so every test starts from an empty store and
+//! real time without any setup; call [`reset`] to start over within a test.
+//!
+//! [`call`] runs a twin the way the host does: store writes made by the
+//! handler commit when it returns and are rolled back if it panics, in which
+//! case the response is a 500 carrying the panic message, like the host's.
+//!
+//! ```
+//! use wt_sdk::{Info, Request, Response, Twin, store, testing};
+//!
+//! struct Counter;
+//! impl Twin for Counter {
+//!     fn describe() -> Info { Info::default() }
+//!     fn handle(_: Request) -> Response {
+//!         let n = store::increment("n", 1).unwrap();
+//!         if n > 1 { panic!("only once") }
+//!         Response::ok(&n)
+//!     }
+//! }
+//!
+//! assert_eq!(testing::call::<Counter>(Request::new("POST", "/")).status, 200);
+//! assert_eq!(testing::call::<Counter>(Request::new("POST", "/")).status, 500);
+//! assert_eq!(wt_sdk::store::counter("n").unwrap(), 1); // the second write rolled back
+//! ```
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use crate::log::Level;
+use crate::sys::imp::{Native, with};
+use crate::{Request, Response, Twin};
+
+/// Empties the store and the captured logs and lets twin time run with the
+/// real clock again.
+pub fn reset() {
+    with(|n| *n = Native::default());
+}
+
+/// Freezes twin time at `ms` milliseconds since the Unix epoch.
+pub fn set_now_millis(ms: u64) {
+    with(|n| n.now = Some(ms));
+}
+
+/// Moves twin time by `delta` milliseconds (freezing it at the result).
+pub fn advance_millis(delta: i64) {
+    let now = crate::clock::now_millis().saturating_add_signed(delta);
+    set_now_millis(now);
+}
+
+/// Lets twin time follow the real clock again.
+pub fn use_real_time() {
+    with(|n| n.now = None);
+}
+
+/// A panicking request, as [`try_call`] reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trap {
+    /// The panic message.
+    pub message: String,
+}
+
+/// Calls `T::handle` as the host would: commits the store writes on return,
+/// rolls them back on panic and answers 500 with `twin trapped: {message}`.
+pub fn call<T: Twin>(request: Request) -> Response {
+    try_call::<T>(request)
+        .unwrap_or_else(|trap| Response::text(500, format!("twin trapped: {}", trap.message)))
+}
+
+/// Like [`call`] but reports a panic as [`Trap`] (after rolling back).
+pub fn try_call<T: Twin>(request: Request) -> Result<Response, Trap> {
+    let snapshot = with(|n| n.store.clone());
+    match catch_unwind(AssertUnwindSafe(|| T::handle(request))) {
+        Ok(response) => Ok(response),
+        Err(payload) => {
+            with(|n| n.store = snapshot);
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "panic with a non-string payload".to_owned());
+            Err(Trap { message })
+        }
+    }
+}
+
+/// Every committed key, in order.
+pub fn store_keys() -> Vec<String> {
+    with(|n| n.store.keys().cloned().collect())
+}
+
+/// Every committed entry, in key order.
+pub fn store_snapshot() -> Vec<(String, Vec<u8>)> {
+    with(|n| {
+        n.store
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    })
+}
+
+/// The log lines written so far.
+pub fn logs() -> Vec<(Level, String)> {
+    with(|n| n.logs.clone())
+}
+
+/// The log lines written so far, clearing them.
+pub fn take_logs() -> Vec<(Level, String)> {
+    with(|n| std::mem::take(&mut n.logs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Info, store};
+
+    struct Flaky;
+
+    impl Twin for Flaky {
+        fn describe() -> Info {
+            Info::default()
+        }
+        fn handle(request: Request) -> Response {
+            store::set("touched", request.path.as_bytes()).unwrap();
+            if request.path == "/boom" {
+                panic!("boom at {}", request.path);
+            }
+            Response::no_content()
+        }
+    }
+
+    #[test]
+    fn commit_on_return_and_rollback_on_panic() {
+        reset();
+        assert_eq!(call::<Flaky>(Request::new("GET", "/ok")).status, 204);
+        let trapped = call::<Flaky>(Request::new("GET", "/boom"));
+        assert_eq!(trapped.status, 500);
+        assert_eq!(trapped.body_text(), "twin trapped: boom at /boom");
+        assert_eq!(
+            store_snapshot(),
+            vec![("touched".to_owned(), b"/ok".to_vec())]
+        );
+        assert_eq!(
+            try_call::<Flaky>(Request::new("GET", "/boom")),
+            Err(Trap {
+                message: "boom at /boom".into()
+            })
+        );
+    }
+
+    #[test]
+    fn reset_clears_everything() {
+        store::set("k", b"v").unwrap();
+        crate::log::info("x");
+        set_now_millis(5);
+        reset();
+        assert!(store_keys().is_empty() && logs().is_empty());
+        assert!(crate::clock::now_millis() > 5);
+    }
+}
