@@ -313,6 +313,59 @@ fn sigterm_exits_zero() {
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 
+#[test]
+fn sigterm_lets_the_request_in_flight_finish() {
+    let host = hello();
+    let url = format!(
+        "{}/spin?ms=700",
+        host.twin("hello").own_url.clone().unwrap()
+    );
+    let in_flight = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let response = reqwest::get(&url).await.unwrap();
+            let code = response.status().as_u16();
+            (code, response.text().await.unwrap())
+        })
+    });
+    // Give the request time to reach the twin, then ask the host to stop.
+    std::thread::sleep(std::time::Duration::from_millis(250));
+    let status = host.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    let (code, body) = in_flight.join().unwrap();
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(json(&body)["spun_ms"], 700);
+}
+
+#[tokio::test]
+async fn a_request_past_its_deadline_is_a_504_and_the_twin_keeps_serving() {
+    let host = HostProcess::start(
+        &[("hello", twin_path("hello"))],
+        &["--request-timeout", "300ms"],
+    );
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    let slow = client
+        .get(format!("{base}/spin?ms=10000"))
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(slow.status(), 504);
+    let body = json(&slow.text().await.unwrap());
+    assert_eq!(body["error"]["code"], "twin_timeout");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "stopped early: {took:?}"
+    );
+    let next = client.get(format!("{base}/counter")).send().await.unwrap();
+    assert_eq!(next.status(), 200);
+}
+
 #[tokio::test]
 async fn copies_of_one_twin_under_other_names_have_separate_state() {
     let path = twin_path("hello");

@@ -54,6 +54,7 @@ impl Twin for Hello {
             .delete("/items/{id}", item_delete)
             .get("/time", time)
             .post("/log", log_body)
+            .get("/spin", spin)
             .route(request)
     }
 }
@@ -213,6 +214,27 @@ fn time(_: &Request) -> Result<Response, Error> {
         "now_millis": clock::now_millis(),
         "wall_millis": clock::wall_millis(),
     })))
+}
+
+/// Keeps the CPU busy for `ms` milliseconds of wall time (default 100, at
+/// most 60 000): lets the host's tests hold a request in flight, hit a
+/// deadline, and watch one busy twin beside others.
+fn spin(req: &Request) -> Result<Response, Error> {
+    let ms = match req.query_param("ms") {
+        None => 100,
+        Some(text) => text
+            .parse::<u64>()
+            .map_err(|_| Error::bad_request(format!("Invalid integer: {text}")).with_param("ms"))?,
+    }
+    .min(60_000);
+    let until = clock::wall_millis().saturating_add(ms);
+    let mut iterations: u64 = 0;
+    while clock::wall_millis() < until {
+        iterations += 1;
+    }
+    Ok(Response::ok(
+        &json!({ "spun_ms": ms, "iterations": iterations }),
+    ))
 }
 
 fn log_body(req: &Request) -> Result<Response, Error> {
@@ -511,6 +533,19 @@ mod tests {
         let resp = call(Request::new("GET", "/items?starting_after=item_gone"));
         assert_eq!(resp.status, 404);
         assert_eq!(json_of(&resp)["error"]["param"], "starting_after");
+    }
+
+    #[test]
+    fn spin_runs_for_the_time_asked_and_rejects_bad_input() {
+        let started = std::time::Instant::now();
+        let resp = call(Request::new("GET", "/spin?ms=20"));
+        assert_eq!(resp.status, 200);
+        // Wall time is read in whole milliseconds, so allow one short.
+        assert!(started.elapsed() >= std::time::Duration::from_millis(19));
+        assert_eq!(json_of(&resp)["spun_ms"], 20);
+        let bad = call(Request::new("GET", "/spin?ms=soon"));
+        assert_eq!(bad.status, 400);
+        assert_eq!(json_of(&bad)["error"]["param"], "ms");
     }
 
     #[test]
