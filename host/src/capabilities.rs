@@ -87,7 +87,9 @@ pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()>
 
 impl store::Host for InstanceState {
     fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        Ok(self.txn.get(&key))
+        // A storage failure traps the request: its writes are dropped and it
+        // answers 500, rather than the twin acting on a read that failed.
+        Ok(self.txn.get(&key)?)
     }
 
     fn set(
@@ -106,7 +108,7 @@ impl store::Host for InstanceState {
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
-        Ok(self.txn.delete(&key))
+        Ok(self.txn.delete(&key)?)
     }
 
     fn scan(
@@ -120,7 +122,7 @@ impl store::Host for InstanceState {
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(10_000);
         Ok(self
             .txn
-            .scan(&start, end.as_deref(), limit, reverse)
+            .scan(&start, end.as_deref(), limit, reverse)?
             .into_iter()
             .map(|(key, value)| store::Entry { key, value })
             .collect())

@@ -54,7 +54,7 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn host(&self, limits: wt_host::Limits) -> anyhow::Result<Host> {
+    fn host(&self, limits: wt_host::Limits, state_dir: Option<PathBuf>) -> anyhow::Result<Host> {
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -62,6 +62,7 @@ impl EngineArgs {
         };
         Ok(Host::builder()
             .cache_dir(cache_dir)
+            .state_dir(state_dir)
             .limits(limits)
             .build()?)
     }
@@ -85,6 +86,10 @@ struct RunArgs {
     /// How long a request may run before it is stopped with a 504 (e.g. 30s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     request_timeout: Duration,
+    /// Keep each twin's state in DIR/<twin>/ (a redb file) so it survives
+    /// restarts and crashes. Without it, state lives in memory.
+    #[arg(long, value_name = "DIR", env = "WT_STATE_DIR")]
+    state_dir: Option<PathBuf>,
     /// How long in-flight requests get to finish on shutdown.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -126,7 +131,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         request_timeout: args.request_timeout,
         ..wt_host::Limits::default()
     };
-    let host = args.engine.host(limits)?;
+    let host = args.engine.host(limits, args.state_dir.clone())?;
     let mut loaded = Vec::new();
     for spec in &args.twins {
         let (name, path) = match spec.split_once('=') {
@@ -193,7 +198,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let host = args.engine.host(wt_host::Limits::default())?;
+    let host = args.engine.host(wt_host::Limits::default(), None)?;
     let info = host.add_twin_file(&args.file).await.map_err(load_error)?;
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())

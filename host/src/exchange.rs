@@ -68,6 +68,9 @@ pub fn call_error_response(err: &CallError) -> http::Response<Bytes> {
         CallError::Instantiate { twin, .. } => {
             (StatusCode::SERVICE_UNAVAILABLE, "twin_unavailable", twin)
         }
+        CallError::Storage { twin, .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "storage_error", twin)
+        }
     };
     error_response(status, code, &err.to_string(), Some(twin))
 }

@@ -62,8 +62,8 @@ pub enum Error {
     Load(#[from] LoadError),
     #[error("could not set up the wasm engine: {0}")]
     Engine(String),
-    #[error("invalid request: {0}")]
-    Request(String),
+    #[error(transparent)]
+    Call(#[from] twin::CallError),
 }
 
 /// Builds a [`Host`].
@@ -71,6 +71,7 @@ pub enum Error {
 pub struct HostBuilder {
     limits: Limits,
     cache_dir: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
 }
 
 impl Default for HostBuilder {
@@ -78,6 +79,7 @@ impl Default for HostBuilder {
         Self {
             limits: Limits::default(),
             cache_dir: ArtifactCache::default_dir(),
+            state_dir: None,
         }
     }
 }
@@ -87,6 +89,13 @@ impl HostBuilder {
     /// Defaults to the user's cache directory.
     pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
         self.cache_dir = dir;
+        self
+    }
+
+    /// Keep each twin's state in `DIR/<twin>/state.redb` so it survives a
+    /// restart (or a crash); `None`, the default, keeps state in memory.
+    pub fn state_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.state_dir = dir;
         self
     }
 
@@ -105,6 +114,7 @@ impl HostBuilder {
                 runtime,
                 linker,
                 cache: ArtifactCache::new(self.cache_dir),
+                state_dir: self.state_dir,
                 limits: self.limits,
                 clock: TwinClock::default(),
                 twins: RwLock::new(BTreeMap::new()),
@@ -123,6 +133,7 @@ struct HostInner {
     runtime: Runtime,
     linker: Linker<InstanceState>,
     cache: ArtifactCache,
+    state_dir: Option<PathBuf>,
     limits: Limits,
     clock: TwinClock,
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
@@ -140,6 +151,11 @@ impl std::fmt::Debug for Host {
 impl Host {
     pub fn builder() -> HostBuilder {
         HostBuilder::default()
+    }
+
+    /// Where each twin's durable state lives, if anywhere.
+    pub fn state_dir(&self) -> Option<&Path> {
+        self.inner.state_dir.as_deref()
     }
 
     /// Where precompiled code is cached unless told otherwise:
@@ -188,7 +204,7 @@ impl Host {
             self.check_name_free(&source_name, name)?;
         }
         let inner = &self.inner;
-        let twin = Twin::load(
+        let mut twin = Twin::load(
             LoadRequest {
                 runtime: &inner.runtime,
                 linker: &inner.linker,
@@ -202,6 +218,18 @@ impl Host {
         )
         .await?;
         let info = twin.info().clone();
+        // Checked before opening durable state: a second twin of the same
+        // name must not touch the first one's file.
+        self.check_name_free(&source_name, &info.name)?;
+        if let Some(dir) = &inner.state_dir {
+            let path = dir.join(&info.name).join("state.redb");
+            let state = state::TwinState::durable(&path).map_err(|err| LoadError::State {
+                source_name: source_name.clone(),
+                path: path.display().to_string(),
+                reason: err.to_string(),
+            })?;
+            twin.set_state(state);
+        }
         let mut twins = self.inner.twins.write().unwrap_or_else(|p| p.into_inner());
         if twins.contains_key(&info.name) {
             return Err(LoadError::Duplicate {
@@ -288,15 +316,16 @@ impl Host {
         let twin = self
             .twin(twin)
             .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
-        twin.reset().await;
+        twin.reset().await?;
         Ok(())
     }
 
     /// Drops every twin's state.
-    pub async fn reset_all(&self) {
+    pub async fn reset_all(&self) -> Result<(), Error> {
         for twin in self.all_twins() {
-            twin.reset().await;
+            twin.reset().await?;
         }
+        Ok(())
     }
 
     /// Twin time, shared by every twin in this host.

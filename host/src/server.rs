@@ -384,6 +384,15 @@ fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
     )
 }
 
+fn host_error(err: &crate::Error) -> http::Response<Bytes> {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "host_error",
+        &err.to_string(),
+        None,
+    )
+}
+
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<Bytes>> {
     match Limited::new(body, max).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
@@ -424,7 +433,7 @@ fn twins_json(ctx: &Ctx) -> serde_json::Value {
             let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
             let mut value = serde_json::to_value(info).unwrap_or_default();
             value["urls"] = json!({ "prefixed": prefixed, "own": own });
-            value["keys"] = json!(twin.state().len());
+            value["keys"] = json!(twin.state().len().ok());
             value
         })
         .collect();
@@ -437,13 +446,14 @@ async fn control(ctx: &Ctx, parts: &http::request::Parts) -> http::Response<Byte
     match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["health"]) => health(ctx).await,
         (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
-        (&Method::POST, ["reset"]) => {
-            ctx.host.reset_all().await;
-            json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() }))
-        }
+        (&Method::POST, ["reset"]) => match ctx.host.reset_all().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() })),
+            Err(err) => host_error(&err),
+        },
         (&Method::POST, ["twins", name, "reset"]) => match ctx.host.reset(name).await {
             Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
-            Err(_) => unknown_twin(ctx, name),
+            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
+            Err(err) => host_error(&err),
         },
         (_, ["health" | "twins" | "reset"] | ["twins", _, "reset"]) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,

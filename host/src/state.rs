@@ -2,69 +2,121 @@
 //!
 //! A twin's requests run one at a time (see `docs/decisions.md`), so a
 //! transaction never races another one: it is an overlay of pending writes on
-//! top of the committed map, applied in one step when the handler returns and
-//! dropped if it traps. That gives every request a linearizable view with no
-//! validation or retry, at the cost of one core per twin.
+//! top of the committed state, applied in one atomic batch when the handler
+//! returns and dropped if it traps. That gives every request a linearizable
+//! view with no validation or retry, at the cost of one core per twin.
+//!
+//! Where committed state lives is a [`Backend`]: memory by default (tests want
+//! a clean slate and speed), or a redb file per twin with `--state-dir`.
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+/// Pending writes: `None` is a delete.
+pub type Batch = BTreeMap<String, Option<Vec<u8>>>;
+
+/// A storage failure. Reads that fail trap the request; a commit that fails
+/// answers 500 and the request's writes are not applied.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct StorageError(String);
+
+impl StorageError {
+    fn from_display(err: impl std::fmt::Display) -> Self {
+        Self(err.to_string())
+    }
+}
+
+/// Committed state: what a transaction reads through and commits into.
+pub trait Backend: Send + Sync {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// Like [`Transaction::scan`], on committed data only.
+    fn scan(
+        &self,
+        start: &str,
+        end: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Applies every write atomically and durably (for a durable backend,
+    /// on disk before this returns).
+    fn apply(&self, batch: Batch) -> Result<(), StorageError>;
+    fn clear(&self) -> Result<(), StorageError>;
+    fn len(&self) -> Result<u64, StorageError>;
+}
+
 /// Committed state of one twin. Cloning shares it.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct TwinState {
-    map: Arc<Mutex<BTreeMap<String, Vec<u8>>>>,
+    backend: Arc<dyn Backend>,
+}
+
+impl Default for TwinState {
+    fn default() -> Self {
+        Self::in_memory()
+    }
 }
 
 impl std::fmt::Debug for TwinState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TwinState")
-            .field("keys", &self.lock().len())
-            .finish()
+        f.debug_struct("TwinState").finish_non_exhaustive()
     }
 }
 
 impl TwinState {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
-        // A poisoned lock means a panic while holding it; the map itself is
-        // always left consistent (every mutation is a single call), so keep going.
-        self.map
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub fn in_memory() -> Self {
+        Self {
+            backend: Arc::new(MemoryBackend::default()),
+        }
+    }
+
+    /// Opens (or creates) the redb file at `path`.
+    pub fn durable(path: &Path) -> Result<Self, StorageError> {
+        Ok(Self {
+            backend: Arc::new(RedbBackend::open(path)?),
+        })
     }
 
     /// Starts a transaction that reads this state and buffers its writes.
     pub fn begin(&self) -> Transaction {
         Transaction {
-            state: self.clone(),
+            backend: self.backend.clone(),
             writes: BTreeMap::new(),
         }
     }
 
     /// Drops every key.
-    pub fn clear(&self) {
-        self.lock().clear();
+    pub fn clear(&self) -> Result<(), StorageError> {
+        self.backend.clear()
     }
 
     /// Number of committed keys.
-    pub fn len(&self) -> usize {
-        self.lock().len()
+    pub fn len(&self) -> Result<u64, StorageError> {
+        self.backend.len()
     }
 }
 
 /// The writes of one request, not yet visible to anyone else.
-#[derive(Debug)]
 pub struct Transaction {
-    state: TwinState,
-    /// `None` is a pending delete.
-    writes: BTreeMap<String, Option<Vec<u8>>>,
+    backend: Arc<dyn Backend>,
+    writes: Batch,
+}
+
+impl std::fmt::Debug for Transaction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transaction")
+            .field("pending", &self.writes.len())
+            .finish()
+    }
 }
 
 impl Transaction {
-    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+    pub fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         match self.writes.get(key) {
-            Some(pending) => pending.clone(),
-            None => self.state.lock().get(key).cloned(),
+            Some(pending) => Ok(pending.clone()),
+            None => self.backend.get(key),
         }
     }
 
@@ -73,10 +125,10 @@ impl Transaction {
     }
 
     /// Deletes `key`; returns whether it existed as seen by this transaction.
-    pub fn delete(&mut self, key: &str) -> bool {
-        let existed = self.get(key).is_some();
+    pub fn delete(&mut self, key: &str) -> Result<bool, StorageError> {
+        let existed = self.get(key)?.is_some();
         self.writes.insert(key.to_owned(), None);
-        existed
+        Ok(existed)
     }
 
     /// Entries with `start <= key < end` as this transaction sees them:
@@ -88,78 +140,234 @@ impl Transaction {
         end: Option<&str>,
         limit: usize,
         reverse: bool,
-    ) -> Vec<(String, Vec<u8>)> {
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         if limit == 0 || end.is_some_and(|end| end <= start) {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let range = (
             Bound::Included(start),
             end.map_or(Bound::Unbounded, Bound::Excluded),
         );
-        let committed = self.state.lock();
-        let mut base = committed.range::<str, _>(range);
-        let mut pending = self.writes.range::<str, _>(range);
-        let mut out = Vec::with_capacity(limit.min(64));
-        // A merge of two sorted iterators in which the pending write wins on
-        // equal keys and a pending delete hides the committed entry.
-        let (mut b, mut p) = if reverse {
-            (base.next_back(), pending.next_back())
+        // Each pending delete can hide one committed entry, so ask the
+        // backend for that many more to still fill `limit`.
+        let hidden = self
+            .writes
+            .range::<str, _>(range)
+            .filter(|(_, v)| v.is_none())
+            .count();
+        let committed = self
+            .backend
+            .scan(start, end, limit.saturating_add(hidden), reverse)?;
+        let pending: Vec<(&String, &Option<Vec<u8>>)> = if reverse {
+            self.writes.range::<str, _>(range).rev().collect()
         } else {
-            (base.next(), pending.next())
+            self.writes.range::<str, _>(range).collect()
         };
-        while out.len() < limit {
-            let take_pending = match (b, p) {
-                (None, None) => break,
-                (Some(_), None) => false,
-                (None, Some(_)) => true,
-                (Some((bk, _)), Some((pk, _))) => {
-                    if bk == pk {
-                        b = if reverse {
-                            base.next_back()
-                        } else {
-                            base.next()
-                        };
-                        true
-                    } else {
-                        (pk < bk) != reverse
-                    }
-                }
-            };
-            if take_pending {
-                let (k, v) = p.expect("pending entry present");
-                if let Some(v) = v {
-                    out.push((k.clone(), v.clone()));
-                }
-                p = if reverse {
-                    pending.next_back()
-                } else {
-                    pending.next()
-                };
-            } else {
-                let (k, v) = b.expect("committed entry present");
-                out.push((k.clone(), v.clone()));
-                b = if reverse {
-                    base.next_back()
-                } else {
-                    base.next()
-                };
-            }
-        }
-        out
+        Ok(merge(committed, &pending, limit, reverse))
     }
 
     /// Applies every pending write at once.
-    pub fn commit(self) {
+    pub fn commit(self) -> Result<(), StorageError> {
         if self.writes.is_empty() {
-            return;
+            return Ok(());
         }
-        let mut committed = self.state.lock();
-        for (key, value) in self.writes {
+        self.backend.apply(self.writes)
+    }
+}
+
+/// Merges committed entries with pending writes, both already in scan
+/// order: a pending write wins on an equal key and a pending delete hides it.
+fn merge(
+    committed: Vec<(String, Vec<u8>)>,
+    pending: &[(&String, &Option<Vec<u8>>)],
+    limit: usize,
+    reverse: bool,
+) -> Vec<(String, Vec<u8>)> {
+    let before = |a: &str, b: &str| if reverse { a > b } else { a < b };
+    let mut out = Vec::with_capacity(limit.min(committed.len() + pending.len()));
+    let mut committed = committed.into_iter().peekable();
+    let mut pending = pending.iter().peekable();
+    while out.len() < limit {
+        let take_pending = match (committed.peek(), pending.peek()) {
+            (None, None) => break,
+            (Some(_), None) => false,
+            (None, Some(_)) => true,
+            (Some((ck, _)), Some((pk, _))) => {
+                if ck == *pk {
+                    committed.next();
+                    true
+                } else {
+                    before(pk, ck)
+                }
+            }
+        };
+        if take_pending {
+            if let Some((key, Some(value))) = pending.next() {
+                out.push(((*key).clone(), value.clone()));
+            }
+        } else if let Some(entry) = committed.next() {
+            out.push(entry);
+        }
+    }
+    out
+}
+
+/// State in a `BTreeMap`: gone when the process exits.
+#[derive(Default)]
+struct MemoryBackend {
+    map: Mutex<BTreeMap<String, Vec<u8>>>,
+}
+
+impl MemoryBackend {
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+        // A poisoned lock means a panic while holding it; every mutation is
+        // a single call that leaves the map consistent, so keep going.
+        self.map
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        Ok(self.lock().get(key).cloned())
+    }
+
+    fn scan(
+        &self,
+        start: &str,
+        end: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let map = self.lock();
+        let range = map.range::<str, _>((
+            Bound::Included(start),
+            end.map_or(Bound::Unbounded, Bound::Excluded),
+        ));
+        let clone = |(k, v): (&String, &Vec<u8>)| (k.clone(), v.clone());
+        Ok(if reverse {
+            range.rev().take(limit).map(clone).collect()
+        } else {
+            range.take(limit).map(clone).collect()
+        })
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+        let mut map = self.lock();
+        for (key, value) in batch {
             match value {
-                Some(value) => committed.insert(key, value),
-                None => committed.remove(&key),
+                Some(value) => map.insert(key, value),
+                None => map.remove(&key),
             };
         }
+        Ok(())
+    }
+
+    fn clear(&self) -> Result<(), StorageError> {
+        self.lock().clear();
+        Ok(())
+    }
+
+    fn len(&self) -> Result<u64, StorageError> {
+        Ok(self.lock().len() as u64)
+    }
+}
+
+/// The one table in each twin's redb file.
+const TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
+
+/// State in a redb file: a copy-on-write B-tree with ACID transactions and
+/// fsync on commit, so a killed host restarts with every acknowledged write
+/// and no half-applied request.
+struct RedbBackend {
+    db: redb::Database,
+}
+
+impl RedbBackend {
+    fn open(path: &Path) -> Result<Self, StorageError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(StorageError::from_display)?;
+        }
+        let db = redb::Database::create(path).map_err(StorageError::from_display)?;
+        // Create the table up front so reads never meet a missing table.
+        let txn = db.begin_write().map_err(StorageError::from_display)?;
+        txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        txn.commit().map_err(StorageError::from_display)?;
+        Ok(Self { db })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(
+            &redb::ReadOnlyTable<&'static str, &'static [u8]>,
+        ) -> Result<T, redb::StorageError>,
+    ) -> Result<T, StorageError> {
+        use redb::ReadableDatabase;
+        let txn = self.db.begin_read().map_err(StorageError::from_display)?;
+        let table = txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        f(&table).map_err(StorageError::from_display)
+    }
+}
+
+impl Backend for RedbBackend {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.read(|table| Ok(table.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    fn scan(
+        &self,
+        start: &str,
+        end: Option<&str>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.read(|table| {
+            let range = match end {
+                Some(end) => table.range::<&str>(start..end)?,
+                None => table.range::<&str>(start..)?,
+            };
+            let entry = |item: Result<
+                (redb::AccessGuard<'_, &str>, redb::AccessGuard<'_, &[u8]>),
+                redb::StorageError,
+            >| {
+                item.map(|(k, v)| (k.value().to_owned(), v.value().to_vec()))
+            };
+            if reverse {
+                range.rev().take(limit).map(entry).collect()
+            } else {
+                range.take(limit).map(entry).collect()
+            }
+        })
+    }
+
+    fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(StorageError::from_display)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(StorageError::from_display)?;
+            for (key, value) in &batch {
+                match value {
+                    Some(value) => table.insert(key.as_str(), value.as_slice()).map(drop),
+                    None => table.remove(key.as_str()).map(drop),
+                }
+                .map_err(StorageError::from_display)?;
+            }
+        }
+        // The default durability is immediate: on disk before this returns.
+        txn.commit().map_err(StorageError::from_display)
+    }
+
+    fn clear(&self) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(StorageError::from_display)?;
+        txn.delete_table(TABLE)
+            .map_err(StorageError::from_display)?;
+        txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        txn.commit().map_err(StorageError::from_display)
+    }
+
+    fn len(&self) -> Result<u64, StorageError> {
+        use redb::ReadableTableMetadata;
+        self.read(|table| table.len())
     }
 }
 
@@ -171,90 +379,154 @@ mod tests {
         entries.iter().map(|(k, _)| k.as_str()).collect()
     }
 
-    fn seeded(pairs: &[&str]) -> TwinState {
-        let state = TwinState::default();
+    fn backends() -> Vec<(&'static str, TwinState, Option<tempfile::TempDir>)> {
+        let dir = tempfile::tempdir().unwrap();
+        let durable = TwinState::durable(&dir.path().join("t").join("state.redb")).unwrap();
+        vec![
+            ("memory", TwinState::in_memory(), None),
+            ("redb", durable, Some(dir)),
+        ]
+    }
+
+    fn seed(state: &TwinState, pairs: &[&str]) {
         let mut txn = state.begin();
         for key in pairs {
             txn.set((*key).to_owned(), key.as_bytes().to_vec());
         }
-        txn.commit();
-        state
+        txn.commit().unwrap();
     }
 
     #[test]
     fn reads_see_own_writes_before_commit_and_others_do_not() {
-        let state = seeded(&["a"]);
-        let mut txn = state.begin();
-        txn.set("b".into(), b"1".to_vec());
-        assert!(txn.delete("a"));
-        assert_eq!(txn.get("b"), Some(b"1".to_vec()));
-        assert_eq!(txn.get("a"), None);
-        // Not yet committed: a second reader sees the old state.
-        let other = state.begin();
-        assert_eq!(other.get("a"), Some(b"a".to_vec()));
-        assert_eq!(other.get("b"), None);
-        txn.commit();
-        assert_eq!(state.begin().get("b"), Some(b"1".to_vec()));
-        assert_eq!(state.begin().get("a"), None);
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a"]);
+            let mut txn = state.begin();
+            txn.set("b".into(), b"1".to_vec());
+            assert!(txn.delete("a").unwrap(), "{name}");
+            assert_eq!(txn.get("b").unwrap(), Some(b"1".to_vec()), "{name}");
+            assert_eq!(txn.get("a").unwrap(), None, "{name}");
+            let other = state.begin();
+            assert_eq!(other.get("a").unwrap(), Some(b"a".to_vec()), "{name}");
+            assert_eq!(other.get("b").unwrap(), None, "{name}");
+            txn.commit().unwrap();
+            assert_eq!(
+                state.begin().get("b").unwrap(),
+                Some(b"1".to_vec()),
+                "{name}"
+            );
+            assert_eq!(state.begin().get("a").unwrap(), None, "{name}");
+        }
     }
 
     #[test]
     fn dropped_transaction_leaves_no_trace() {
-        let state = seeded(&["a"]);
-        let mut txn = state.begin();
-        txn.set("a".into(), b"changed".to_vec());
-        txn.set("z".into(), b"new".to_vec());
-        drop(txn);
-        assert_eq!(state.len(), 1);
-        assert_eq!(state.begin().get("a"), Some(b"a".to_vec()));
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a"]);
+            let mut txn = state.begin();
+            txn.set("a".into(), b"changed".to_vec());
+            txn.set("z".into(), b"new".to_vec());
+            drop(txn);
+            assert_eq!(state.len().unwrap(), 1, "{name}");
+            assert_eq!(
+                state.begin().get("a").unwrap(),
+                Some(b"a".to_vec()),
+                "{name}"
+            );
+        }
     }
 
     #[test]
     fn delete_reports_existence_as_seen_by_the_transaction() {
-        let state = seeded(&["a"]);
-        let mut txn = state.begin();
-        assert!(!txn.delete("missing"));
-        txn.set("new".into(), vec![]);
-        assert!(txn.delete("new"));
-        assert!(txn.delete("a"));
-        assert!(!txn.delete("a"));
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a"]);
+            let mut txn = state.begin();
+            assert!(!txn.delete("missing").unwrap(), "{name}");
+            txn.set("new".into(), vec![]);
+            assert!(txn.delete("new").unwrap(), "{name}");
+            assert!(txn.delete("a").unwrap(), "{name}");
+            assert!(!txn.delete("a").unwrap(), "{name}");
+        }
     }
 
     #[test]
     fn scan_merges_pending_writes_in_both_directions() {
-        let state = seeded(&["k1", "k3", "k5", "k7"]);
-        let mut txn = state.begin();
-        txn.set("k2".into(), b"p".to_vec());
-        txn.set("k5".into(), b"overwritten".to_vec());
-        txn.delete("k3");
-        txn.set("k9".into(), b"p".to_vec());
+        for (name, state, _dir) in backends() {
+            seed(&state, &["k1", "k3", "k5", "k7"]);
+            let mut txn = state.begin();
+            txn.set("k2".into(), b"p".to_vec());
+            txn.set("k5".into(), b"overwritten".to_vec());
+            txn.delete("k3").unwrap();
+            txn.set("k9".into(), b"p".to_vec());
 
-        let up = txn.scan("k", None, 100, false);
-        assert_eq!(keys(&up), ["k1", "k2", "k5", "k7", "k9"]);
-        assert_eq!(up[2].1, b"overwritten");
+            let up = txn.scan("k", None, 100, false).unwrap();
+            assert_eq!(keys(&up), ["k1", "k2", "k5", "k7", "k9"], "{name}");
+            assert_eq!(up[2].1, b"overwritten", "{name}");
 
-        let down = txn.scan("k", None, 100, true);
-        assert_eq!(keys(&down), ["k9", "k7", "k5", "k2", "k1"]);
+            let down = txn.scan("k", None, 100, true).unwrap();
+            assert_eq!(keys(&down), ["k9", "k7", "k5", "k2", "k1"], "{name}");
+        }
     }
 
     #[test]
     fn scan_honours_bounds_and_limit() {
-        let state = seeded(&["a", "b", "c", "d", "e"]);
-        let txn = state.begin();
-        assert_eq!(keys(&txn.scan("b", Some("d"), 10, false)), ["b", "c"]);
-        assert_eq!(keys(&txn.scan("b", Some("d"), 10, true)), ["c", "b"]);
-        assert_eq!(keys(&txn.scan("a", None, 2, false)), ["a", "b"]);
-        assert_eq!(keys(&txn.scan("a", None, 2, true)), ["e", "d"]);
-        assert!(txn.scan("d", Some("b"), 10, false).is_empty());
-        assert!(txn.scan("a", None, 0, false).is_empty());
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a", "b", "c", "d", "e"]);
+            let txn = state.begin();
+            let scan = |s, e, l, r| txn.scan(s, e, l, r).unwrap();
+            assert_eq!(keys(&scan("b", Some("d"), 10, false)), ["b", "c"], "{name}");
+            assert_eq!(keys(&scan("b", Some("d"), 10, true)), ["c", "b"], "{name}");
+            assert_eq!(keys(&scan("a", None, 2, false)), ["a", "b"], "{name}");
+            assert_eq!(keys(&scan("a", None, 2, true)), ["e", "d"], "{name}");
+            assert!(scan("d", Some("b"), 10, false).is_empty(), "{name}");
+            assert!(scan("a", None, 0, false).is_empty(), "{name}");
+        }
     }
 
     #[test]
-    fn scan_skips_pending_deletes_without_counting_them() {
-        let state = seeded(&["a", "b", "c"]);
-        let mut txn = state.begin();
-        txn.delete("a");
-        txn.delete("b");
-        assert_eq!(keys(&txn.scan("", None, 1, false)), ["c"]);
+    fn scan_fills_the_limit_past_pending_deletes() {
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a", "b", "c", "d"]);
+            let mut txn = state.begin();
+            txn.delete("a").unwrap();
+            txn.delete("b").unwrap();
+            assert_eq!(
+                keys(&txn.scan("", None, 2, false).unwrap()),
+                ["c", "d"],
+                "{name}"
+            );
+            assert_eq!(keys(&txn.scan("", None, 1, true).unwrap()), ["d"], "{name}");
+        }
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        for (name, state, _dir) in backends() {
+            seed(&state, &["a", "b"]);
+            state.clear().unwrap();
+            assert_eq!(state.len().unwrap(), 0, "{name}");
+            assert!(
+                state.begin().scan("", None, 10, false).unwrap().is_empty(),
+                "{name}"
+            );
+            seed(&state, &["c"]);
+            assert_eq!(state.len().unwrap(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn durable_state_survives_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("twin").join("state.redb");
+        {
+            let state = TwinState::durable(&path).unwrap();
+            seed(&state, &["kept", "also"]);
+            let mut txn = state.begin();
+            txn.set("never".into(), b"x".to_vec());
+            drop(txn);
+        }
+        let state = TwinState::durable(&path).unwrap();
+        assert_eq!(state.len().unwrap(), 2);
+        assert_eq!(state.begin().get("kept").unwrap(), Some(b"kept".to_vec()));
+        assert_eq!(state.begin().get("never").unwrap(), None);
     }
 }

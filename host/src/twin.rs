@@ -14,7 +14,7 @@ use crate::capabilities::InstanceState;
 use crate::clock::TwinClock;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::limits::Limits;
-use crate::state::TwinState;
+use crate::state::{StorageError, TwinState};
 
 /// The world's version, as twins and `wt-host version` report it.
 pub const WORLD: &str = "wondertwin:twin@0.1.0";
@@ -60,6 +60,12 @@ pub enum LoadError {
     BadName { source_name: String, name: String },
     #[error("{source_name}: a twin named {name:?} is already loaded")]
     Duplicate { source_name: String, name: String },
+    #[error("{source_name}: cannot open its state at {path}: {reason}")]
+    State {
+        source_name: String,
+        path: String,
+        reason: String,
+    },
 }
 
 /// What a twin says about itself, plus what the host knows about it.
@@ -125,6 +131,8 @@ pub enum CallError {
     Deadline { twin: String, timeout: Duration },
     #[error("twin '{twin}' could not be instantiated: {message}")]
     Instantiate { twin: String, message: String },
+    #[error("twin '{twin}' could not use its state: {message}")]
+    Storage { twin: String, message: String },
 }
 
 /// The error the epoch callback raises to stop a twin at its deadline.
@@ -233,10 +241,19 @@ impl Twin {
         &self.state
     }
 
+    /// Replaces the twin's (empty, in-memory) state before it serves: the
+    /// host opens durable state only once the name is known to be free.
+    pub(crate) fn set_state(&mut self, state: TwinState) {
+        self.state = state;
+    }
+
     /// Drops all of the twin's state, waiting for the request in flight.
-    pub async fn reset(&self) {
+    pub async fn reset(&self) -> Result<(), CallError> {
         let _turn = self.gate.lock().await;
-        self.state.clear();
+        self.state.clear().map_err(|err| CallError::Storage {
+            twin: self.name.to_string(),
+            message: err.to_string(),
+        })
     }
 
     /// Instantiates the twin and asks it to describe itself: proves it can
@@ -266,10 +283,15 @@ impl Twin {
             .call_handle(&mut store, request)
             .await;
         match result {
-            Ok(response) => {
-                store.into_data().txn.commit();
-                Ok(response)
-            }
+            // The response leaves only once its writes are committed (on
+            // disk, for durable state).
+            Ok(response) => match store.into_data().txn.commit() {
+                Ok(()) => Ok(response),
+                Err(err) => Err(CallError::Storage {
+                    twin: self.name.to_string(),
+                    message: err.to_string(),
+                }),
+            },
             // Dropping the store drops the transaction: nothing commits.
             Err(err) => Err(self.classify(err, &store)),
         }
@@ -315,6 +337,12 @@ impl Twin {
 
     fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>) -> CallError {
         let twin = self.name.to_string();
+        if let Some(storage) = err.downcast_ref::<StorageError>() {
+            return CallError::Storage {
+                twin,
+                message: storage.to_string(),
+            };
+        }
         if err.downcast_ref::<DeadlineExceeded>().is_some() {
             return CallError::Deadline {
                 twin,

@@ -218,8 +218,10 @@ impl HostProcess {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    /// SIGKILL: no drain, no flush, no goodbye — a crash.
+    pub fn kill_hard(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -385,3 +385,34 @@ async fn copies_of_one_twin_under_other_names_have_separate_state() {
     assert_eq!(json(&a.text().await.unwrap())["value"], 3);
     assert_eq!(json(&b.text().await.unwrap())["value"], 0);
 }
+
+#[tokio::test]
+async fn a_busy_twin_does_not_hold_up_another_twin() {
+    let path = twin_path("hello");
+    let host = HostProcess::start(&[("alpha", path.clone()), ("beta", path)], &[]);
+    let client = reqwest::Client::new();
+    let alpha = host.twin("alpha").prefixed_url.clone();
+    let beta = host.twin("beta").prefixed_url.clone();
+
+    let busy = tokio::spawn({
+        let client = client.clone();
+        async move {
+            client
+                .get(format!("{alpha}/spin?ms=3000"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    // Let alpha start spinning, then ask beta; beta must answer while alpha
+    // is still busy (ordering, not a timing threshold).
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let answered = client.post(format!("{beta}/counter")).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(
+        !busy.is_finished(),
+        "beta answered only after alpha finished"
+    );
+    assert_eq!(busy.await.unwrap(), 200);
+}

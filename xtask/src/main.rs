@@ -139,11 +139,21 @@ fn build_guests(root: &Path, crates: &[String], out: &str) -> Result<Vec<PathBuf
     Ok(paths)
 }
 
+/// Builds wt-host the way `cargo test --workspace` does. Dev-dependencies
+/// (an HTTP client, criterion) change the features of crates under wasmtime,
+/// so `cargo build -p wt-host` would be a second, separate wasmtime build;
+/// compiling through the test invocation keeps one.
+fn build_host(root: &Path) -> Result<()> {
+    let mut build = cargo();
+    build
+        .current_dir(root)
+        .args(["test", "--workspace", "--no-run", "--quiet"]);
+    status(build, "building wt-host")
+}
+
 fn serve(root: &Path, extra: &[String]) -> Result<()> {
     let twins = build_twins(root)?;
-    let mut build = cargo();
-    build.current_dir(root).args(["build", "-p", "wt-host"]);
-    status(build, "building wt-host")?;
+    build_host(root)?;
     let mut host = Command::new(root.join("target").join("debug").join("wt-host"));
     host.current_dir(root).arg("run").args(&twins).args(extra);
     status(host, "wt-host")
@@ -152,16 +162,64 @@ fn serve(root: &Path, extra: &[String]) -> Result<()> {
 fn test(root: &Path, extra: &[String]) -> Result<()> {
     build_twins(root)?;
     build_fixtures(root)?;
-    // The end-to-end tests start the real binary.
-    let mut build = cargo();
-    build.current_dir(root).args(["build", "-p", "wt-host"]);
-    status(build, "building wt-host")?;
+    // `cargo test` builds the wt-host binary too (host/tests needs it), and
+    // the end-to-end tests in tests/ start that same binary.
     let mut test = cargo();
     test.current_dir(root)
         .args(["test", "--workspace"])
         .args(extra)
         .env("WT_TWINS_DIR", root.join("target").join("twins"));
-    status(test, "cargo test")
+    status(test, "cargo test")?;
+    sdk_tests(root)
+}
+
+/// The vendors' own SDKs judge each twin: pytest suites under `tests/sdk/`,
+/// run from a virtualenv this task creates (and refreshes whenever
+/// `tests/sdk/requirements.txt` changes) in `target/sdk-venv`.
+fn sdk_tests(root: &Path) -> Result<()> {
+    let suite = root.join("tests").join("sdk");
+    let requirements = suite.join("requirements.txt");
+    if !requirements.is_file() {
+        return Ok(());
+    }
+    let venv = root.join("target").join("sdk-venv");
+    let python = venv.join("bin").join("python");
+    if !python.is_file() {
+        let mut create = Command::new("python3");
+        create.arg("-m").arg("venv").arg(&venv);
+        status(
+            create,
+            "python3 -m venv (the SDK tests need Python 3.9+ with venv)",
+        )?;
+    }
+    let wanted = std::fs::read_to_string(&requirements)?;
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
+        let mut install = Command::new(&python);
+        install
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(&requirements);
+        status(install, "pip install -r tests/sdk/requirements.txt")?;
+        std::fs::write(&stamp, &wanted)?;
+    }
+    let mut pytest = Command::new(&python);
+    pytest
+        .current_dir(root)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider"])
+        .arg(&suite)
+        .env(
+            "WT_HOST_BIN",
+            root.join("target").join("debug").join("wt-host"),
+        )
+        .env("WT_TWINS_DIR", root.join("target").join("twins"));
+    status(pytest, "the vendor SDK tests (pytest tests/sdk)")
 }
 
 fn ci(root: &Path) -> Result<()> {
