@@ -3,8 +3,8 @@
 //! arguments, no network, stdio discarded). Rust's standard library imports
 //! WASI interfaces even when a twin never uses them, so WASI is linked, empty.
 
+use wasmtime::ResourceLimiter;
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -24,12 +24,15 @@ pub struct InstanceState {
     pub(crate) twin: std::sync::Arc<str>,
     pub(crate) txn: Transaction,
     pub(crate) clock: TwinClock,
-    pub(crate) limits: StoreLimits,
+    pub(crate) limiter: Limiter,
+    max_value_bytes: usize,
     /// Epoch ticks this call has used; the deadline callback counts them.
     pub(crate) ticks: u64,
     /// The twin's stderr, where Rust prints a panic's message before the
     /// trap; it goes into the 500 body so the author sees why.
     pub(crate) stderr: MemoryOutputPipe,
+    /// The pooling slot this instance occupies, released with the store.
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -55,17 +58,23 @@ impl InstanceState {
             twin,
             txn,
             clock,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(limits.max_memory_bytes)
-                .instances(64)
-                .tables(64)
-                .memories(16)
-                .build(),
+            limiter: Limiter {
+                max_memory_bytes: limits.max_memory_bytes,
+                denied_memory_growth: None,
+            },
+            max_value_bytes: limits.max_value_bytes,
             ticks: 0,
             stderr,
+            slot: None,
             wasi,
             table: ResourceTable::new(),
         }
+    }
+}
+
+impl crate::engine::HoldsSlot for InstanceState {
+    fn hold_slot(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
+        self.slot = Some(permit);
     }
 }
 
@@ -75,6 +84,54 @@ impl WasiView for InstanceState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+/// Bounds what one instance may grow to, and remembers a refused memory
+/// growth so the 500 can say the limit was the reason.
+pub struct Limiter {
+    max_memory_bytes: usize,
+    /// The size a refused `memory.grow` asked for.
+    pub(crate) denied_memory_growth: Option<usize>,
+}
+
+/// Table elements (function references) one instance may hold: far above
+/// what any compiled twin uses, far below what would hurt the host.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.denied_memory_growth = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        64
+    }
+
+    fn tables(&self) -> usize {
+        64
+    }
+
+    fn memories(&self) -> usize {
+        16
     }
 }
 
@@ -101,6 +158,13 @@ impl store::Host for InstanceState {
             return Ok(Err(store::StoreError::Invalid(format!(
                 "keys must be 1 to {MAX_KEY_BYTES} bytes; got {}",
                 key.len()
+            ))));
+        }
+        if value.len() > self.max_value_bytes {
+            return Ok(Err(store::StoreError::QuotaExceeded(format!(
+                "values are limited to {} bytes; got {}",
+                self.max_value_bytes,
+                value.len()
             ))));
         }
         self.txn.set(key, value);

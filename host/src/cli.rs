@@ -90,6 +90,15 @@ struct RunArgs {
     /// restarts and crashes. Without it, state lives in memory.
     #[arg(long, value_name = "DIR", env = "WT_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Linear memory each twin instance may grow to (e.g. 64MiB).
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    max_memory: usize,
+    /// Largest request body accepted; larger ones get 413.
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    max_request_body: usize,
+    /// Requests that may wait for a busy twin; beyond this, 503 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_queue: usize,
     /// How long in-flight requests get to finish on shutdown.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     drain_timeout: Duration,
@@ -129,6 +138,9 @@ impl Cli {
 async fn run(args: RunArgs) -> anyhow::Result<()> {
     let limits = wt_host::Limits {
         request_timeout: args.request_timeout,
+        max_memory_bytes: args.max_memory,
+        max_request_body: args.max_request_body,
+        max_queued_per_twin: args.max_queue,
         ..wt_host::Limits::default()
     };
     let host = args.engine.host(limits, args.state_dir.clone())?;
@@ -282,6 +294,37 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(seconds))
 }
 
+/// `64MiB`, `512KiB`, `1GiB`, `10MB`, or a bare number of bytes.
+fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 64MiB or 1048576"))?;
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    match value.checked_mul(scale) {
+        Some(0) => Err(format!("{text:?} must be more than zero")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
+}
+
 /// The error chain on one line: `context: cause: root cause`.
 pub fn one_line(err: &anyhow::Error) -> String {
     format!("{err:#}").replace('\n', " ")
@@ -309,6 +352,18 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("3d").is_err());
+    }
+
+    #[test]
+    fn sizes_parse_with_binary_and_decimal_units() {
+        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
+        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("3TiB").is_err());
     }
 
     #[test]

@@ -13,6 +13,11 @@ use crate::limits::Limits;
 /// the longest a busy twin can hold a tokio worker thread without a break.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// Store data that can keep an instance-slot permit for its lifetime.
+pub trait HoldsSlot {
+    fn hold_slot(&mut self, permit: tokio::sync::OwnedSemaphorePermit);
+}
+
 /// Which instance allocator the engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Allocator {
@@ -34,6 +39,9 @@ struct RuntimeInner {
     engine: Engine,
     allocator: Allocator,
     stop_ticker: Arc<AtomicBool>,
+    /// One permit per pooling slot: when every slot is in use, requests
+    /// wait here for one instead of failing to instantiate.
+    instance_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Drop for RuntimeInner {
@@ -74,6 +82,9 @@ impl Runtime {
                 engine,
                 allocator,
                 stop_ticker,
+                instance_slots: Arc::new(tokio::sync::Semaphore::new(
+                    limits.max_instances as usize,
+                )),
             }),
         })
     }
@@ -84,6 +95,17 @@ impl Runtime {
 
     pub fn allocator(&self) -> Allocator {
         self.inner.allocator
+    }
+
+    /// Waits for a free instance slot and ties it to `store`: the slot is
+    /// given back when the store (and so the instance) is dropped.
+    pub async fn wait_for_instance_slot<T>(&self, store: &mut wasmtime::Store<T>)
+    where
+        T: HoldsSlot,
+    {
+        if let Ok(permit) = self.inner.instance_slots.clone().acquire_owned().await {
+            store.data_mut().hold_slot(permit);
+        }
     }
 }
 

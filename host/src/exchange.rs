@@ -31,7 +31,22 @@ pub fn to_twin_request(parts: &http::request::Parts, path: &str, body: Bytes) ->
 
 /// The twin's response as an `http::Response`, or a 500 naming the twin when
 /// it produced something HTTP cannot carry.
-pub fn from_twin_response(twin: &str, response: types::Response) -> http::Response<Bytes> {
+pub fn from_twin_response(
+    twin: &str,
+    response: types::Response,
+    max_body: usize,
+) -> http::Response<Bytes> {
+    if response.body.len() > max_body {
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "response_too_large",
+            &format!(
+                "twin '{twin}' returned a {} byte body; responses are limited to {max_body} bytes",
+                response.body.len()
+            ),
+            Some(twin),
+        );
+    }
     match build_response(response) {
         Ok(response) => response,
         Err(problem) => error_response(
@@ -71,8 +86,18 @@ pub fn call_error_response(err: &CallError) -> http::Response<Bytes> {
         CallError::Storage { twin, .. } => {
             (StatusCode::INTERNAL_SERVER_ERROR, "storage_error", twin)
         }
+        CallError::Memory { twin, .. } => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "twin_memory_limit", twin)
+        }
+        CallError::Busy { twin, .. } => (StatusCode::SERVICE_UNAVAILABLE, "twin_busy", twin),
     };
-    error_response(status, code, &err.to_string(), Some(twin))
+    let mut response = error_response(status, code, &err.to_string(), Some(twin));
+    if matches!(err, CallError::Busy { .. }) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, HeaderValue::from_static("1"));
+    }
+    response
 }
 
 /// A JSON error from the host itself. The shape, `{"error": {"type", "code",
@@ -119,6 +144,7 @@ mod tests {
                 headers: vec![],
                 body: vec![],
             },
+            1024,
         );
         assert_eq!(response.status(), 500);
         let body: serde_json::Value = serde_json::from_slice(response.body()).unwrap();
@@ -135,6 +161,7 @@ mod tests {
                 headers: vec![("bad header".into(), "x".into())],
                 body: vec![],
             },
+            1024,
         );
         assert_eq!(response.status(), 500);
     }
@@ -151,6 +178,7 @@ mod tests {
                 ],
                 body: b"{}".to_vec(),
             },
+            1024,
         );
         assert_eq!(response.status(), 201);
         assert_eq!(response.headers().get_all("set-cookie").iter().count(), 2);

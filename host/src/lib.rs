@@ -358,7 +358,9 @@ pub(crate) async fn call_twin(
 ) -> http::Response<Bytes> {
     let request = exchange::to_twin_request(parts, path, body);
     match twin.call(&request).await {
-        Ok(response) => exchange::from_twin_response(twin.name(), response),
+        Ok(response) => {
+            exchange::from_twin_response(twin.name(), response, twin.limits().max_response_body)
+        }
         Err(err) => {
             tracing::warn!(twin = twin.name(), error = %err, "request failed");
             exchange::call_error_response(&err)

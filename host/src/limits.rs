@@ -13,6 +13,14 @@ pub struct Limits {
     pub request_timeout: Duration,
     /// Largest request body accepted (413 beyond).
     pub max_request_body: usize,
+    /// Largest response body a twin may produce (500 beyond).
+    pub max_response_body: usize,
+    /// Requests that may wait for one twin while it serves another; beyond
+    /// this the host answers 503 with `Retry-After` instead of queueing
+    /// without bound.
+    pub max_queued_per_twin: usize,
+    /// Largest single value a twin may store.
+    pub max_value_bytes: usize,
     /// Instances alive at once across all twins (pooling allocator slots).
     pub max_instances: u32,
     /// Native stack the wasm may use, so runaway recursion traps cleanly.
@@ -25,6 +33,9 @@ impl Default for Limits {
             max_memory_bytes: 64 << 20,
             request_timeout: Duration::from_secs(30),
             max_request_body: 10 << 20,
+            max_response_body: 16 << 20,
+            max_queued_per_twin: 1024,
+            max_value_bytes: 1 << 20,
             max_instances: 1000,
             max_wasm_stack: 1 << 20,
         }

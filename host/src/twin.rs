@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -114,6 +115,28 @@ pub struct Twin {
     /// Requests to one twin run one at a time: this makes its store
     /// linearizable without validation or retries (docs/decisions.md).
     gate: tokio::sync::Mutex<()>,
+    /// Requests waiting for `gate`, bounded by `Limits::max_queued_per_twin`.
+    queued: AtomicUsize,
+}
+
+/// One place in a twin's bounded queue, given back on drop.
+struct QueueSlot<'a>(&'a AtomicUsize);
+
+impl<'a> QueueSlot<'a> {
+    fn take(queued: &'a AtomicUsize, max: usize) -> Option<Self> {
+        queued
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(queued))
+    }
+}
+
+impl Drop for QueueSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl std::fmt::Debug for Twin {
@@ -133,6 +156,16 @@ pub enum CallError {
     Instantiate { twin: String, message: String },
     #[error("twin '{twin}' could not use its state: {message}")]
     Storage { twin: String, message: String },
+    #[error(
+        "twin '{twin}' tried to grow its memory to {wanted} bytes, past its limit of {limit} bytes"
+    )]
+    Memory {
+        twin: String,
+        wanted: usize,
+        limit: usize,
+    },
+    #[error("twin '{twin}' has {queued} requests waiting already; try again shortly")]
+    Busy { twin: String, queued: usize },
 }
 
 /// The error the epoch callback raises to stop a twin at its deadline.
@@ -208,6 +241,7 @@ impl Twin {
             state: TwinState::default(),
             clock: req.clock,
             gate: tokio::sync::Mutex::new(()),
+            queued: AtomicUsize::new(0),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -235,6 +269,10 @@ impl Twin {
 
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn state(&self) -> &TwinState {
@@ -275,7 +313,15 @@ impl Twin {
     /// Runs one request through the twin; its writes commit only if it
     /// returns a response.
     pub async fn call(&self, request: &types::Request) -> Result<types::Response, CallError> {
+        let _waiting =
+            QueueSlot::take(&self.queued, self.limits.max_queued_per_twin).ok_or_else(|| {
+                CallError::Busy {
+                    twin: self.name.to_string(),
+                    queued: self.limits.max_queued_per_twin,
+                }
+            })?;
         let _turn = self.gate.lock().await;
+        drop(_waiting);
         let mut store = self.new_store();
         let instance = self.instantiate(&mut store).await?;
         let result = instance
@@ -305,7 +351,7 @@ impl Twin {
             &self.limits,
         );
         let mut store = Store::new(self.runtime.engine(), data);
-        store.limiter(|data| &mut data.limits);
+        store.limiter(|data| &mut data.limiter);
         let max_ticks = deadline_ticks(self.limits.request_timeout);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
@@ -326,6 +372,7 @@ impl Twin {
         &self,
         store: &mut Store<InstanceState>,
     ) -> Result<crate::bindings::Twin, CallError> {
+        self.runtime.wait_for_instance_slot(store).await;
         self.pre
             .instantiate_async(&mut *store)
             .await
@@ -341,6 +388,13 @@ impl Twin {
             return CallError::Storage {
                 twin,
                 message: storage.to_string(),
+            };
+        }
+        if let Some(wanted) = store.data().limiter.denied_memory_growth {
+            return CallError::Memory {
+                twin,
+                wanted,
+                limit: self.limits.max_memory_bytes,
             };
         }
         if err.downcast_ref::<DeadlineExceeded>().is_some() {

@@ -265,7 +265,11 @@ pub fn run_to_exit(args: &[&str]) -> Exited {
     }
 }
 
-/// Parses a JSON body, with the text in the panic message when it is not JSON.
+/// Parses a JSON body, with (the start of) the text in the panic message
+/// when it is not JSON.
 pub fn json(body: &str) -> serde_json::Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("not JSON ({e}): {body}"))
+    serde_json::from_str(body).unwrap_or_else(|e| {
+        let start: String = body.chars().take(300).collect();
+        panic!("not JSON ({e}), {} bytes: {start}", body.len())
+    })
 }

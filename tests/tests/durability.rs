@@ -86,13 +86,17 @@ async fn sigkill_mid_load_loses_no_acknowledged_write_and_applies_no_half_reques
                     .send()
                     .await;
                 let Ok(created) = created else { return };
-                let Ok(text) = created.text().await else { return };
+                let Ok(text) = created.text().await else {
+                    return;
+                };
                 let id = json(&text)["id"].as_str().unwrap().to_owned();
                 items.lock().unwrap().insert(id);
                 let Ok(bumped) = client.post(format!("{base}/counter")).send().await else {
                     return;
                 };
-                let Ok(text) = bumped.text().await else { return };
+                let Ok(text) = bumped.text().await else {
+                    return;
+                };
                 let value = json(&text)["value"].as_i64().unwrap();
                 let mut max = counter.lock().unwrap();
                 *max = (*max).max(value);
@@ -123,12 +127,22 @@ async fn sigkill_mid_load_loses_no_acknowledged_write_and_applies_no_half_reques
     // No half request: every indexed item has its object, and at most one
     // unacknowledged request per writer got in before the kill.
     for id in &listed_ids {
-        let item = client.get(format!("{base}/items/{id}")).send().await.unwrap();
-        assert_eq!(item.status(), 200, "{id} is listed but its object is missing");
+        let item = client
+            .get(format!("{base}/items/{id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            item.status(),
+            200,
+            "{id} is listed but its object is missing"
+        );
     }
     assert!(listed_ids.len() <= acked_items.len() + 8);
     let counter = client.get(format!("{base}/counter")).send().await.unwrap();
-    let counter = json(&counter.text().await.unwrap())["value"].as_i64().unwrap();
+    let counter = json(&counter.text().await.unwrap())["value"]
+        .as_i64()
+        .unwrap();
     assert!(
         counter >= acked_counter && counter <= acked_counter + 8,
         "counter {counter}, highest acknowledged {acked_counter}"
