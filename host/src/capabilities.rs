@@ -11,7 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{self, clock, log, store};
 use crate::clock::TwinClock;
 use crate::limits::Limits;
-use crate::state::Transaction;
+use crate::state::{Quota, SetError, Transaction};
 
 /// Longest key a twin may store; keys are identifiers, not payloads.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -26,6 +26,7 @@ pub struct InstanceState {
     pub(crate) clock: TwinClock,
     pub(crate) limiter: Limiter,
     max_value_bytes: usize,
+    quota: Quota,
     /// Epoch ticks this call has used; the deadline callback counts them.
     pub(crate) ticks: u64,
     /// The twin's stderr, where Rust prints a panic's message before the
@@ -63,6 +64,10 @@ impl InstanceState {
                 denied_memory_growth: None,
             },
             max_value_bytes: limits.max_value_bytes,
+            quota: Quota {
+                max_keys: limits.max_state_keys,
+                max_bytes: limits.max_state_bytes,
+            },
             ticks: 0,
             stderr,
             slot: None,
@@ -167,8 +172,11 @@ impl store::Host for InstanceState {
                 value.len()
             ))));
         }
-        self.txn.set(key, value);
-        Ok(Ok(()))
+        match self.txn.set(key, value, self.quota) {
+            Ok(()) => Ok(Ok(())),
+            Err(SetError::Quota(message)) => Ok(Err(store::StoreError::QuotaExceeded(message))),
+            Err(SetError::Storage(err)) => Err(err.into()),
+        }
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {

@@ -96,6 +96,9 @@ struct RunArgs {
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
     max_request_body: usize,
+    /// Bytes (keys plus values) each twin may store in all.
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    max_state: usize,
     /// Requests that may wait for a busy twin; beyond this, 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_queue: usize,
@@ -141,6 +144,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_memory_bytes: args.max_memory,
         max_request_body: args.max_request_body,
         max_queued_per_twin: args.max_queue,
+        max_state_bytes: args.max_state as u64,
         ..wt_host::Limits::default()
     };
     let host = args.engine.host(limits, args.state_dir.clone())?;

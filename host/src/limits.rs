@@ -21,6 +21,10 @@ pub struct Limits {
     pub max_queued_per_twin: usize,
     /// Largest single value a twin may store.
     pub max_value_bytes: usize,
+    /// Keys one twin may store in all.
+    pub max_state_keys: u64,
+    /// Bytes (keys plus values) one twin may store in all.
+    pub max_state_bytes: u64,
     /// Instances alive at once across all twins (pooling allocator slots).
     pub max_instances: u32,
     /// Native stack the wasm may use, so runaway recursion traps cleanly.
@@ -36,6 +40,8 @@ impl Default for Limits {
             max_response_body: 16 << 20,
             max_queued_per_twin: 1024,
             max_value_bytes: 1 << 20,
+            max_state_keys: 1_000_000,
+            max_state_bytes: 1 << 30,
             max_instances: 1000,
             max_wasm_stack: 1 << 20,
         }

@@ -299,6 +299,9 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         // Slow clients get this long to send their headers.
         .header_read_timeout(Duration::from_secs(30))
+        // A client may shut its write side once the request is sent (HTTP/1.0
+        // tools, `nc -N`); it still gets its response. Found by tests/fuzz.rs.
+        .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -433,7 +436,7 @@ fn twins_json(ctx: &Ctx) -> serde_json::Value {
             let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
             let mut value = serde_json::to_value(info).unwrap_or_default();
             value["urls"] = json!({ "prefixed": prefixed, "own": own });
-            value["keys"] = json!(twin.state().len().ok());
+            value["state"] = json!(twin.state().usage().ok());
             value
         })
         .collect();

@@ -44,7 +44,35 @@ pub trait Backend: Send + Sync {
     /// on disk before this returns).
     fn apply(&self, batch: Batch) -> Result<(), StorageError>;
     fn clear(&self) -> Result<(), StorageError>;
-    fn len(&self) -> Result<u64, StorageError>;
+    /// Keys and bytes (keys plus values) committed.
+    fn usage(&self) -> Result<Usage, StorageError>;
+}
+
+/// How much a twin stores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+/// What a twin may store in all.
+#[derive(Debug, Clone, Copy)]
+pub struct Quota {
+    pub max_keys: u64,
+    pub max_bytes: u64,
+}
+
+/// Why a write was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SetError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("{0}")]
+    Quota(String),
+}
+
+fn entry_bytes(key: &str, value_len: usize) -> i64 {
+    i64::try_from(key.len().saturating_add(value_len)).unwrap_or(i64::MAX)
 }
 
 /// Committed state of one twin. Cloning shares it.
@@ -84,6 +112,9 @@ impl TwinState {
         Transaction {
             backend: self.backend.clone(),
             writes: BTreeMap::new(),
+            committed_usage: None,
+            delta_keys: 0,
+            delta_bytes: 0,
         }
     }
 
@@ -92,9 +123,9 @@ impl TwinState {
         self.backend.clear()
     }
 
-    /// Number of committed keys.
-    pub fn len(&self) -> Result<u64, StorageError> {
-        self.backend.len()
+    /// Keys and bytes committed.
+    pub fn usage(&self) -> Result<Usage, StorageError> {
+        self.backend.usage()
     }
 }
 
@@ -102,6 +133,11 @@ impl TwinState {
 pub struct Transaction {
     backend: Arc<dyn Backend>,
     writes: Batch,
+    /// Read on the first write, for quota checks.
+    committed_usage: Option<Usage>,
+    /// What the pending writes add to the committed usage.
+    delta_keys: i64,
+    delta_bytes: i64,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -120,15 +156,47 @@ impl Transaction {
         }
     }
 
-    pub fn set(&mut self, key: String, value: Vec<u8>) {
+    /// Buffers a write unless it would take the twin past `quota`.
+    pub fn set(&mut self, key: String, value: Vec<u8>, quota: Quota) -> Result<(), SetError> {
+        let old = self.get(&key)?.map(|v| v.len());
+        let keys = self.delta_keys + i64::from(old.is_none());
+        let bytes = self.delta_bytes + entry_bytes(&key, value.len())
+            - old.map_or(0, |len| entry_bytes(&key, len));
+        let committed = match self.committed_usage {
+            Some(usage) => usage,
+            None => *self.committed_usage.insert(self.backend.usage()?),
+        };
+        let total_keys = i128::from(committed.keys) + i128::from(keys);
+        let total_bytes = i128::from(committed.bytes) + i128::from(bytes);
+        // Writes that shrink usage are always allowed, so a twin over its
+        // quota (after the quota was lowered) can still clean up.
+        if keys > self.delta_keys && total_keys > i128::from(quota.max_keys) {
+            return Err(SetError::Quota(format!(
+                "the twin may store at most {} keys",
+                quota.max_keys
+            )));
+        }
+        if bytes > self.delta_bytes && total_bytes > i128::from(quota.max_bytes) {
+            return Err(SetError::Quota(format!(
+                "the twin may store at most {} bytes of keys and values",
+                quota.max_bytes
+            )));
+        }
+        self.delta_keys = keys;
+        self.delta_bytes = bytes;
         self.writes.insert(key, Some(value));
+        Ok(())
     }
 
     /// Deletes `key`; returns whether it existed as seen by this transaction.
     pub fn delete(&mut self, key: &str) -> Result<bool, StorageError> {
-        let existed = self.get(key)?.is_some();
+        let old = self.get(key)?.map(|v| v.len());
+        if let Some(len) = old {
+            self.delta_keys -= 1;
+            self.delta_bytes -= entry_bytes(key, len);
+        }
         self.writes.insert(key.to_owned(), None);
-        Ok(existed)
+        Ok(old.is_some())
     }
 
     /// Entries with `start <= key < end` as this transaction sees them:
@@ -215,14 +283,20 @@ fn merge(
 /// State in a `BTreeMap`: gone when the process exits.
 #[derive(Default)]
 struct MemoryBackend {
-    map: Mutex<BTreeMap<String, Vec<u8>>>,
+    inner: Mutex<MemoryState>,
+}
+
+#[derive(Default)]
+struct MemoryState {
+    map: BTreeMap<String, Vec<u8>>,
+    bytes: u64,
 }
 
 impl MemoryBackend {
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Vec<u8>>> {
+    fn lock(&self) -> MutexGuard<'_, MemoryState> {
         // A poisoned lock means a panic while holding it; every mutation is
         // a single call that leaves the map consistent, so keep going.
-        self.map
+        self.inner
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -230,7 +304,7 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.lock().get(key).cloned())
+        Ok(self.lock().map.get(key).cloned())
     }
 
     fn scan(
@@ -240,8 +314,8 @@ impl Backend for MemoryBackend {
         limit: usize,
         reverse: bool,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let map = self.lock();
-        let range = map.range::<str, _>((
+        let state = self.lock();
+        let range = state.map.range::<str, _>((
             Bound::Included(start),
             end.map_or(Bound::Unbounded, Bound::Excluded),
         ));
@@ -254,28 +328,44 @@ impl Backend for MemoryBackend {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StorageError> {
-        let mut map = self.lock();
+        let mut state = self.lock();
+        let MemoryState { map, bytes } = &mut *state;
         for (key, value) in batch {
-            match value {
-                Some(value) => map.insert(key, value),
+            let size = |v: &Vec<u8>| (key.len() + v.len()) as u64;
+            let old = match value {
+                Some(value) => {
+                    *bytes += size(&value);
+                    map.insert(key.clone(), value)
+                }
                 None => map.remove(&key),
             };
+            if let Some(old) = old {
+                *bytes -= size(&old);
+            }
         }
         Ok(())
     }
 
     fn clear(&self) -> Result<(), StorageError> {
-        self.lock().clear();
+        *self.lock() = MemoryState::default();
         Ok(())
     }
 
-    fn len(&self) -> Result<u64, StorageError> {
-        Ok(self.lock().len() as u64)
+    fn usage(&self) -> Result<Usage, StorageError> {
+        let state = self.lock();
+        Ok(Usage {
+            keys: state.map.len() as u64,
+            bytes: state.bytes,
+        })
     }
 }
 
-/// The one table in each twin's redb file.
+/// The twin's keys and values.
 const TABLE: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("kv");
+/// Bytes stored (keys plus values), kept in the same transactions as the
+/// data so it is always exact; the key count is the table's own length.
+const META: redb::TableDefinition<&str, u64> = redb::TableDefinition::new("meta");
+const BYTES: &str = "bytes";
 
 /// State in a redb file: a copy-on-write B-tree with ACID transactions and
 /// fsync on commit, so a killed host restarts with every acknowledged write
@@ -293,6 +383,7 @@ impl RedbBackend {
         // Create the table up front so reads never meet a missing table.
         let txn = db.begin_write().map_err(StorageError::from_display)?;
         txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        txn.open_table(META).map_err(StorageError::from_display)?;
         txn.commit().map_err(StorageError::from_display)?;
         Ok(Self { db })
     }
@@ -342,16 +433,30 @@ impl Backend for RedbBackend {
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StorageError> {
+        use redb::ReadableTable;
         let txn = self.db.begin_write().map_err(StorageError::from_display)?;
         {
             let mut table = txn.open_table(TABLE).map_err(StorageError::from_display)?;
+            let mut meta = txn.open_table(META).map_err(StorageError::from_display)?;
+            let mut bytes = meta
+                .get(BYTES)
+                .map_err(StorageError::from_display)?
+                .map_or(0, |v| v.value());
             for (key, value) in &batch {
-                match value {
-                    Some(value) => table.insert(key.as_str(), value.as_slice()).map(drop),
-                    None => table.remove(key.as_str()).map(drop),
+                let old = match value {
+                    Some(value) => {
+                        bytes += (key.len() + value.len()) as u64;
+                        table.insert(key.as_str(), value.as_slice())
+                    }
+                    None => table.remove(key.as_str()),
                 }
                 .map_err(StorageError::from_display)?;
+                if let Some(old) = old {
+                    bytes = bytes.saturating_sub((key.len() + old.value().len()) as u64);
+                }
             }
+            meta.insert(BYTES, bytes)
+                .map_err(StorageError::from_display)?;
         }
         // The default durability is immediate: on disk before this returns.
         txn.commit().map_err(StorageError::from_display)
@@ -361,13 +466,23 @@ impl Backend for RedbBackend {
         let txn = self.db.begin_write().map_err(StorageError::from_display)?;
         txn.delete_table(TABLE)
             .map_err(StorageError::from_display)?;
+        txn.delete_table(META).map_err(StorageError::from_display)?;
         txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        txn.open_table(META).map_err(StorageError::from_display)?;
         txn.commit().map_err(StorageError::from_display)
     }
 
-    fn len(&self) -> Result<u64, StorageError> {
-        use redb::ReadableTableMetadata;
-        self.read(|table| table.len())
+    fn usage(&self) -> Result<Usage, StorageError> {
+        use redb::{ReadableDatabase, ReadableTableMetadata};
+        let txn = self.db.begin_read().map_err(StorageError::from_display)?;
+        let table = txn.open_table(TABLE).map_err(StorageError::from_display)?;
+        let meta = txn.open_table(META).map_err(StorageError::from_display)?;
+        let keys = table.len().map_err(StorageError::from_display)?;
+        let bytes = meta
+            .get(BYTES)
+            .map_err(StorageError::from_display)?
+            .map_or(0, |v| v.value());
+        Ok(Usage { keys, bytes })
     }
 }
 
@@ -388,10 +503,16 @@ mod tests {
         ]
     }
 
+    const NO_QUOTA: Quota = Quota {
+        max_keys: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+
     fn seed(state: &TwinState, pairs: &[&str]) {
         let mut txn = state.begin();
         for key in pairs {
-            txn.set((*key).to_owned(), key.as_bytes().to_vec());
+            txn.set((*key).to_owned(), key.as_bytes().to_vec(), NO_QUOTA)
+                .unwrap();
         }
         txn.commit().unwrap();
     }
@@ -401,7 +522,7 @@ mod tests {
         for (name, state, _dir) in backends() {
             seed(&state, &["a"]);
             let mut txn = state.begin();
-            txn.set("b".into(), b"1".to_vec());
+            txn.set("b".into(), b"1".to_vec(), NO_QUOTA).unwrap();
             assert!(txn.delete("a").unwrap(), "{name}");
             assert_eq!(txn.get("b").unwrap(), Some(b"1".to_vec()), "{name}");
             assert_eq!(txn.get("a").unwrap(), None, "{name}");
@@ -423,10 +544,10 @@ mod tests {
         for (name, state, _dir) in backends() {
             seed(&state, &["a"]);
             let mut txn = state.begin();
-            txn.set("a".into(), b"changed".to_vec());
-            txn.set("z".into(), b"new".to_vec());
+            txn.set("a".into(), b"changed".to_vec(), NO_QUOTA).unwrap();
+            txn.set("z".into(), b"new".to_vec(), NO_QUOTA).unwrap();
             drop(txn);
-            assert_eq!(state.len().unwrap(), 1, "{name}");
+            assert_eq!(state.usage().unwrap().keys, 1, "{name}");
             assert_eq!(
                 state.begin().get("a").unwrap(),
                 Some(b"a".to_vec()),
@@ -441,7 +562,7 @@ mod tests {
             seed(&state, &["a"]);
             let mut txn = state.begin();
             assert!(!txn.delete("missing").unwrap(), "{name}");
-            txn.set("new".into(), vec![]);
+            txn.set("new".into(), vec![], NO_QUOTA).unwrap();
             assert!(txn.delete("new").unwrap(), "{name}");
             assert!(txn.delete("a").unwrap(), "{name}");
             assert!(!txn.delete("a").unwrap(), "{name}");
@@ -453,10 +574,11 @@ mod tests {
         for (name, state, _dir) in backends() {
             seed(&state, &["k1", "k3", "k5", "k7"]);
             let mut txn = state.begin();
-            txn.set("k2".into(), b"p".to_vec());
-            txn.set("k5".into(), b"overwritten".to_vec());
+            txn.set("k2".into(), b"p".to_vec(), NO_QUOTA).unwrap();
+            txn.set("k5".into(), b"overwritten".to_vec(), NO_QUOTA)
+                .unwrap();
             txn.delete("k3").unwrap();
-            txn.set("k9".into(), b"p".to_vec());
+            txn.set("k9".into(), b"p".to_vec(), NO_QUOTA).unwrap();
 
             let up = txn.scan("k", None, 100, false).unwrap();
             assert_eq!(keys(&up), ["k1", "k2", "k5", "k7", "k9"], "{name}");
@@ -503,13 +625,70 @@ mod tests {
         for (name, state, _dir) in backends() {
             seed(&state, &["a", "b"]);
             state.clear().unwrap();
-            assert_eq!(state.len().unwrap(), 0, "{name}");
+            assert_eq!(state.usage().unwrap().keys, 0, "{name}");
             assert!(
                 state.begin().scan("", None, 10, false).unwrap().is_empty(),
                 "{name}"
             );
             seed(&state, &["c"]);
-            assert_eq!(state.len().unwrap(), 1, "{name}");
+            assert_eq!(state.usage().unwrap().keys, 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn usage_tracks_keys_and_bytes_through_overwrites_and_deletes() {
+        for (name, state, _dir) in backends() {
+            seed(&state, &["ab", "cd"]);
+            assert_eq!(
+                state.usage().unwrap(),
+                Usage { keys: 2, bytes: 8 },
+                "{name}"
+            );
+            let mut txn = state.begin();
+            txn.set("ab".into(), b"longer".to_vec(), NO_QUOTA).unwrap();
+            txn.delete("cd").unwrap();
+            txn.commit().unwrap();
+            assert_eq!(
+                state.usage().unwrap(),
+                Usage { keys: 1, bytes: 8 },
+                "{name}"
+            );
+            state.clear().unwrap();
+            assert_eq!(state.usage().unwrap(), Usage::default(), "{name}");
+        }
+    }
+
+    #[test]
+    fn quotas_refuse_growth_but_allow_shrinking() {
+        for (name, state, _dir) in backends() {
+            let quota = Quota {
+                max_keys: 2,
+                max_bytes: 20,
+            };
+            let mut txn = state.begin();
+            txn.set("a".into(), vec![0; 5], quota).unwrap();
+            txn.set("b".into(), vec![0; 5], quota).unwrap();
+            let third = txn.set("c".into(), vec![], quota);
+            assert!(
+                matches!(third, Err(SetError::Quota(ref m)) if m.contains("2 keys")),
+                "{name}"
+            );
+            let big = txn.set("a".into(), vec![0; 15], quota);
+            assert!(
+                matches!(big, Err(SetError::Quota(ref m)) if m.contains("20 bytes")),
+                "{name}"
+            );
+            txn.commit().unwrap();
+            // Deleting makes room again, within one transaction.
+            let mut txn = state.begin();
+            txn.delete("a").unwrap();
+            txn.set("c".into(), vec![0; 5], quota).unwrap();
+            txn.commit().unwrap();
+            assert_eq!(
+                state.usage().unwrap(),
+                Usage { keys: 2, bytes: 12 },
+                "{name}"
+            );
         }
     }
 
@@ -521,11 +700,11 @@ mod tests {
             let state = TwinState::durable(&path).unwrap();
             seed(&state, &["kept", "also"]);
             let mut txn = state.begin();
-            txn.set("never".into(), b"x".to_vec());
+            txn.set("never".into(), b"x".to_vec(), NO_QUOTA).unwrap();
             drop(txn);
         }
         let state = TwinState::durable(&path).unwrap();
-        assert_eq!(state.len().unwrap(), 2);
+        assert_eq!(state.usage().unwrap().keys, 2);
         assert_eq!(state.begin().get("kept").unwrap(), Some(b"kept".to_vec()));
         assert_eq!(state.begin().get("never").unwrap(), None);
     }

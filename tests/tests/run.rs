@@ -416,3 +416,20 @@ async fn a_busy_twin_does_not_hold_up_another_twin() {
     );
     assert_eq!(busy.await.unwrap(), 200);
 }
+
+/// Found by tests/fuzz.rs: a client that shuts its write side after sending
+/// the request got no response while the twin was still working.
+#[test]
+fn regression_half_closed_client_still_gets_its_response() {
+    use std::io::{Read, Write};
+    let host = hello();
+    let own = host.twin("hello").own_url.clone().unwrap();
+    let mut stream = std::net::TcpStream::connect(own.trim_start_matches("http://")).unwrap();
+    stream
+        .write_all(b"GET /spin?ms=200 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    stream.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply:?}");
+}

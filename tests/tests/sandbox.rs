@@ -225,3 +225,61 @@ async fn past_the_queue_a_busy_twin_answers_503_with_retry_after() {
     );
     assert_eq!(spinning.await.unwrap(), 504);
 }
+
+#[tokio::test]
+async fn a_twin_over_its_state_quota_gets_an_error_it_can_report() {
+    let host = start(&["--max-state", "64KiB"]);
+    let base = host.twin("adversary").own_url.clone().unwrap();
+    let client = reqwest::Client::new();
+    let mut written = 0;
+    let refusal = loop {
+        let response = client
+            .post(format!("{base}/write?key=k{written}"))
+            .body(vec![b'v'; 10 << 10])
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let body = json(&response.text().await.unwrap());
+        if status != 200 {
+            break body;
+        }
+        written += 1;
+        assert!(written < 20, "the quota never applied");
+    };
+    assert_eq!(
+        written, 6,
+        "six 10 KiB values fit in 64 KiB, the seventh does not"
+    );
+    assert_eq!(
+        refusal["error"]["code"], "store_quota_exceeded",
+        "{refusal}"
+    );
+    assert!(
+        refusal["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("65536 bytes"),
+        "{refusal}"
+    );
+    // The host is fine, and the twin's committed state is what was accepted.
+    let (_, body) = get(&client, format!("{base}/scan-all")).await;
+    assert_eq!(body["keys"].as_array().unwrap().len(), 6);
+    let twins = json(
+        &client
+            .get(format!("{}/_wt/twins", host.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+    );
+    let adversary = twins["twins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "adversary")
+        .unwrap();
+    assert_eq!(adversary["state"]["keys"], 6);
+}
