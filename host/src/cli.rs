@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wt_host::{Host, ServeConfig};
+use wt_host::{Host, ServeConfig, units};
 
 /// Run behavioral API twins: stateful, faithful fakes of SaaS APIs that the
 /// vendors' own SDKs talk to unchanged.
@@ -84,26 +84,29 @@ struct RunArgs {
     #[arg(long)]
     no_own_ports: bool,
     /// How long a request may run before it is stopped with a 504 (e.g. 30s, 500ms).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::parse_duration)]
     request_timeout: Duration,
     /// Keep each twin's state in DIR/<twin>/ (a redb file) so it survives
     /// restarts and crashes. Without it, state lives in memory.
     #[arg(long, value_name = "DIR", env = "WT_STATE_DIR")]
     state_dir: Option<PathBuf>,
     /// Linear memory each twin instance may grow to (e.g. 64MiB).
-    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = units::parse_size)]
     max_memory: usize,
     /// Largest request body accepted; larger ones get 413.
-    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = units::parse_size)]
     max_request_body: usize,
     /// Bytes (keys plus values) each twin may store in all.
-    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     max_state: usize,
+    /// Requests kept in each twin's journal (/_wt/twins/NAME/requests); 0 turns it off.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    journal_size: usize,
     /// Requests that may wait for a busy twin; beyond this, 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_queue: usize,
     /// How long in-flight requests get to finish on shutdown.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration)]
     drain_timeout: Duration,
     #[command(flatten)]
     engine: EngineArgs,
@@ -145,6 +148,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_request_body: args.max_request_body,
         max_queued_per_twin: args.max_queue,
         max_state_bytes: args.max_state as u64,
+        journal_capacity: args.journal_size,
         ..wt_host::Limits::default()
     };
     let host = args.engine.host(limits, args.state_dir.clone())?;
@@ -271,64 +275,6 @@ fn parse_port(spec: &str) -> Result<(String, u16), String> {
     Ok((name.to_owned(), port))
 }
 
-/// `30s`, `500ms`, `2m`, or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 30s or 500ms"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "ms" => value / 1000.0,
-        "m" => value * 60.0,
-        "h" => value * 3600.0,
-        _ => {
-            return Err(format!(
-                "{text:?}: unknown unit {unit:?} (use ms, s, m or h)"
-            ));
-        }
-    };
-    if !(seconds.is_finite() && seconds > 0.0) {
-        return Err(format!("{text:?} must be more than zero"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
-}
-
-/// `64MiB`, `512KiB`, `1GiB`, `10MB`, or a bare number of bytes.
-fn parse_size(text: &str) -> Result<usize, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: usize = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 64MiB or 1048576"))?;
-    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kib" | "k" => 1 << 10,
-        "mib" | "m" => 1 << 20,
-        "gib" | "g" => 1 << 30,
-        "kb" => 1000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown unit {other:?} (use KiB, MiB or GiB)"
-            ));
-        }
-    };
-    match value.checked_mul(scale) {
-        Some(0) => Err(format!("{text:?} must be more than zero")),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("{text:?} is too large")),
-    }
-}
-
 /// The error chain on one line: `context: cause: root cause`.
 pub fn one_line(err: &anyhow::Error) -> String {
     format!("{err:#}").replace('\n', " ")
@@ -346,29 +292,6 @@ pub fn exit_code(err: &anyhow::Error) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_parse_with_units() {
-        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("3d").is_err());
-    }
-
-    #[test]
-    fn sizes_parse_with_binary_and_decimal_units() {
-        assert_eq!(parse_size("64MiB"), Ok(64 << 20));
-        assert_eq!(parse_size("512KiB"), Ok(512 << 10));
-        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
-        assert_eq!(parse_size("10MB"), Ok(10_000_000));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert!(parse_size("0").is_err());
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("3TiB").is_err());
-    }
 
     #[test]
     fn ports_parse_as_name_equals_port() {

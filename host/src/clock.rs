@@ -54,6 +54,16 @@ impl TwinClock {
         }
     }
 
+    /// Jumps to an absolute twin time, frozen or running.
+    pub fn set_millis(&self, millis: u64) {
+        if self.is_frozen() {
+            self.inner.frozen_at.store(millis.max(1), Ordering::Release);
+        } else {
+            let offset = i64::try_from(i128::from(millis) - i128::from(wall_millis())).unwrap_or(0);
+            self.inner.offset_millis.store(offset, Ordering::Release);
+        }
+    }
+
     /// Stops time at its current reading.
     pub fn freeze(&self) {
         let now = self.now_millis().max(1);
@@ -85,6 +95,16 @@ mod tests {
         let before = clock.now_millis();
         clock.advance(86_400_000);
         assert!(clock.now_millis() >= before + 86_400_000);
+    }
+
+    #[test]
+    fn set_jumps_to_an_absolute_time_frozen_or_running() {
+        let clock = TwinClock::default();
+        clock.set_millis(4_102_444_800_000); // 2100-01-01
+        assert!(clock.now_millis() >= 4_102_444_800_000);
+        clock.freeze();
+        clock.set_millis(1_000);
+        assert_eq!(clock.now_millis(), 1_000);
     }
 
     #[test]

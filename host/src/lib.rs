@@ -27,12 +27,15 @@ mod bindings;
 mod cache;
 mod capabilities;
 pub mod clock;
+mod control;
 mod engine;
 mod exchange;
+mod journal;
 mod limits;
 mod server;
 mod state;
 mod twin;
+pub mod units;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -356,8 +359,9 @@ pub(crate) async fn call_twin(
     path: &str,
     body: Bytes,
 ) -> http::Response<Bytes> {
+    let started = std::time::Instant::now();
     let request = exchange::to_twin_request(parts, path, body);
-    match twin.call(&request).await {
+    let response = match twin.call(&request).await {
         Ok(response) => {
             exchange::from_twin_response(twin.name(), response, twin.limits().max_response_body)
         }
@@ -365,5 +369,32 @@ pub(crate) async fn call_twin(
             tracing::warn!(twin = twin.name(), error = %err, "request failed");
             exchange::call_error_response(&err)
         }
+    };
+    if twin.journal().is_enabled() {
+        record(twin, request, &response, started);
     }
+    response
+}
+
+fn record(
+    twin: &Twin,
+    request: bindings::types::Request,
+    response: &http::Response<Bytes>,
+    started: std::time::Instant,
+) {
+    let (request_body, request_cut) = journal::body_text(&request.body);
+    let (response_body, response_cut) = journal::body_text(response.body());
+    twin.journal().record(journal::Entry {
+        seq: 0,
+        at_millis: clock::wall_millis(),
+        method: request.method,
+        path: request.path,
+        query: request.query,
+        request_headers: request.headers,
+        request_body,
+        status: response.status().as_u16(),
+        response_body,
+        truncated: request_cut || response_cut,
+        duration_micros: u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+    });
 }

@@ -21,6 +21,9 @@ pub struct Limits {
     pub max_queued_per_twin: usize,
     /// Largest single value a twin may store.
     pub max_value_bytes: usize,
+    /// Requests kept in each twin's journal (`/_wt/twins/{t}/requests`);
+    /// 0 turns the journal off.
+    pub journal_capacity: usize,
     /// Keys one twin may store in all.
     pub max_state_keys: u64,
     /// Bytes (keys plus values) one twin may store in all.
@@ -40,6 +43,7 @@ impl Default for Limits {
             max_response_body: 16 << 20,
             max_queued_per_twin: 1024,
             max_value_bytes: 1 << 20,
+            journal_capacity: 1000,
             max_state_keys: 1_000_000,
             max_state_bytes: 1 << 30,
             max_instances: 1000,

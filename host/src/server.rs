@@ -6,29 +6,26 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::control;
 use crate::exchange::{error_response, json_response};
 use crate::twin::Twin;
 use crate::{Host, call_twin};
 
 /// The control plane's path prefix; never a twin name.
 pub const CONTROL_PREFIX: &str = "/_wt";
-
-/// How long the health probe waits for one twin.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where and how to listen.
 #[derive(Debug, Clone)]
@@ -92,9 +89,9 @@ pub enum ServeError {
 
 /// Addresses the server ended up on.
 #[derive(Debug, Clone)]
-struct Addresses {
-    shared: SocketAddr,
-    twins: BTreeMap<String, SocketAddr>,
+pub(crate) struct Addresses {
+    pub(crate) shared: SocketAddr,
+    pub(crate) twins: BTreeMap<String, SocketAddr>,
 }
 
 /// A serving host. Dropping it does not stop the server; call
@@ -238,9 +235,9 @@ fn local_addr(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
 }
 
 #[derive(Clone)]
-struct Ctx {
-    host: Host,
-    addrs: Arc<Addresses>,
+pub(crate) struct Ctx {
+    pub(crate) host: Host,
+    pub(crate) addrs: Arc<Addresses>,
     route: Route,
 }
 
@@ -316,19 +313,22 @@ async fn serve_connection(
 
 async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> http::Response<Bytes> {
     let (parts, body) = req.into_parts();
-    let (twin, path) = match &ctx.route {
-        Route::Twin(twin) => (twin.clone(), parts.uri.path().to_owned()),
-        Route::Shared => match route_shared(ctx, &parts) {
-            Target::Twin(twin, path) => (twin, path),
-            Target::Control => return control(ctx, &parts).await,
-            Target::Answer(response) => return response,
-        },
+    let target = match &ctx.route {
+        Route::Twin(twin) => Target::Twin(twin.clone(), parts.uri.path().to_owned()),
+        Route::Shared => route_shared(ctx, &parts),
     };
+    if let Target::Answer(response) = target {
+        return response;
+    }
     let body = match read_body(body, ctx.host.limits().max_request_body).await {
         Ok(body) => body,
         Err(response) => return response,
     };
-    call_twin(&twin, &parts, &path, body).await
+    match target {
+        Target::Twin(twin, path) => call_twin(&twin, &parts, &path, body).await,
+        Target::Control => control::control(ctx, &parts, &body).await,
+        Target::Answer(response) => response,
+    }
 }
 
 enum Target {
@@ -346,7 +346,7 @@ fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     if let Some(label) = host_label(parts) {
         return match ctx.host.twin(label) {
             Some(twin) => Target::Twin(twin, path.to_owned()),
-            None => Target::Answer(unknown_twin(ctx, label)),
+            None => Target::Answer(control::unknown_twin(ctx, label)),
         };
     }
     if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
@@ -355,11 +355,11 @@ fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let rest = path.trim_start_matches('/');
     let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
     if name.is_empty() {
-        return Target::Answer(json_response(StatusCode::OK, &twins_json(ctx)));
+        return Target::Answer(json_response(StatusCode::OK, &control::twins_json(ctx)));
     }
     match ctx.host.twin(name) {
         Some(twin) => Target::Twin(twin, format!("/{tail}")),
-        None => Target::Answer(unknown_twin(ctx, name)),
+        None => Target::Answer(control::unknown_twin(ctx, name)),
     }
 }
 
@@ -373,27 +373,6 @@ fn host_label(parts: &http::request::Parts) -> Option<&str> {
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
     let label = host.strip_suffix(".localhost")?;
     (!label.is_empty() && !label.contains('.')).then_some(label)
-}
-
-fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
-    error_response(
-        StatusCode::NOT_FOUND,
-        "unknown_twin",
-        &format!(
-            "no twin named '{name}' is loaded (loaded: {})",
-            ctx.host.twin_names().join(", ")
-        ),
-        None,
-    )
-}
-
-fn host_error(err: &crate::Error) -> http::Response<Bytes> {
-    error_response(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "host_error",
-        &err.to_string(),
-        None,
-    )
 }
 
 async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<Bytes>> {
@@ -418,115 +397,6 @@ async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<B
             None,
         )),
     }
-}
-
-fn twins_json(ctx: &Ctx) -> serde_json::Value {
-    let twins: Vec<_> = ctx
-        .host
-        .all_twins()
-        .into_iter()
-        .map(|twin| {
-            let info = twin.info();
-            let own = ctx
-                .addrs
-                .twins
-                .get(&info.name)
-                .filter(|a| a.port() != 0)
-                .map(|a| format!("http://{a}"));
-            let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
-            let mut value = serde_json::to_value(info).unwrap_or_default();
-            value["urls"] = json!({ "prefixed": prefixed, "own": own });
-            value["state"] = json!(twin.state().usage().ok());
-            value
-        })
-        .collect();
-    json!({ "twins": twins })
-}
-
-async fn control(ctx: &Ctx, parts: &http::request::Parts) -> http::Response<Bytes> {
-    let path = parts.uri.path().trim_end_matches('/');
-    let segments: Vec<&str> = path.split('/').skip(2).collect();
-    match (&parts.method, segments.as_slice()) {
-        (&Method::GET, ["health"]) => health(ctx).await,
-        (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
-        (&Method::POST, ["reset"]) => match ctx.host.reset_all().await {
-            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() })),
-            Err(err) => host_error(&err),
-        },
-        (&Method::POST, ["twins", name, "reset"]) => match ctx.host.reset(name).await {
-            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
-            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
-            Err(err) => host_error(&err),
-        },
-        (_, ["health" | "twins" | "reset"] | ["twins", _, "reset"]) => error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            &format!("{} is not allowed on {}", parts.method, parts.uri.path()),
-            None,
-        ),
-        _ => error_response(
-            StatusCode::NOT_FOUND,
-            "unknown_control_path",
-            &format!("no control endpoint at {}", parts.uri.path()),
-            None,
-        ),
-    }
-}
-
-/// Probes every twin concurrently, each with its own timeout, and reports all
-/// of them: one slow twin never hides the state of the others.
-async fn health(ctx: &Ctx) -> http::Response<Bytes> {
-    let mut probes = JoinSet::new();
-    for twin in ctx.host.all_twins() {
-        probes.spawn(async move {
-            let started = Instant::now();
-            let outcome = tokio::time::timeout(PROBE_TIMEOUT, twin.probe()).await;
-            let millis = started.elapsed().as_secs_f64() * 1000.0;
-            let error = match outcome {
-                Ok(Ok(())) => None,
-                Ok(Err(err)) => Some(err.to_string()),
-                Err(_) => Some(format!("no answer within {PROBE_TIMEOUT:?}")),
-            };
-            (twin.name().to_owned(), millis, error)
-        });
-    }
-    let mut results = Vec::new();
-    while let Some(joined) = probes.join_next().await {
-        if let Ok(result) = joined {
-            results.push(result);
-        }
-    }
-    results.sort_by(|a, b| a.0.cmp(&b.0));
-    let total = results.len();
-    let unreachable: Vec<&str> = results
-        .iter()
-        .filter(|(_, _, e)| e.is_some())
-        .map(|(n, _, _)| n.as_str())
-        .collect();
-    let twins: Vec<_> = results
-        .iter()
-        .map(|(name, millis, error)| {
-            json!({
-                "name": name,
-                "status": if error.is_none() { "ok" } else { "unreachable" },
-                "latency_ms": (millis * 100.0).round() / 100.0,
-                "error": error,
-            })
-        })
-        .collect();
-    let status = if unreachable.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    json_response(
-        status,
-        &json!({
-            "summary": format!("{}/{total} twins healthy", total - unreachable.len()),
-            "twins": twins,
-            "unreachable": unreachable,
-        }),
-    )
 }
 
 #[cfg(test)]

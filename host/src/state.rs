@@ -46,6 +46,8 @@ pub trait Backend: Send + Sync {
     fn clear(&self) -> Result<(), StorageError>;
     /// Keys and bytes (keys plus values) committed.
     fn usage(&self) -> Result<Usage, StorageError>;
+    /// Replaces everything with `entries` in one atomic step.
+    fn replace(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError>;
 }
 
 /// How much a twin stores.
@@ -126,6 +128,16 @@ impl TwinState {
     /// Keys and bytes committed.
     pub fn usage(&self) -> Result<Usage, StorageError> {
         self.backend.usage()
+    }
+
+    /// Every committed entry, in key order.
+    pub fn export(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.backend.scan("", None, usize::MAX, false)
+    }
+
+    /// Replaces the whole state atomically (seeding fixtures).
+    pub fn import(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        self.backend.replace(entries)
     }
 }
 
@@ -351,6 +363,18 @@ impl Backend for MemoryBackend {
         Ok(())
     }
 
+    fn replace(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        let bytes = entries
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum();
+        *self.lock() = MemoryState {
+            map: entries.into_iter().collect(),
+            bytes,
+        };
+        Ok(())
+    }
+
     fn usage(&self) -> Result<Usage, StorageError> {
         let state = self.lock();
         Ok(Usage {
@@ -469,6 +493,27 @@ impl Backend for RedbBackend {
         txn.delete_table(META).map_err(StorageError::from_display)?;
         txn.open_table(TABLE).map_err(StorageError::from_display)?;
         txn.open_table(META).map_err(StorageError::from_display)?;
+        txn.commit().map_err(StorageError::from_display)
+    }
+
+    fn replace(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
+        let txn = self.db.begin_write().map_err(StorageError::from_display)?;
+        txn.delete_table(TABLE)
+            .map_err(StorageError::from_display)?;
+        txn.delete_table(META).map_err(StorageError::from_display)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(StorageError::from_display)?;
+            let mut meta = txn.open_table(META).map_err(StorageError::from_display)?;
+            let mut bytes = 0u64;
+            for (key, value) in &entries {
+                bytes += (key.len() + value.len()) as u64;
+                table
+                    .insert(key.as_str(), value.as_slice())
+                    .map_err(StorageError::from_display)?;
+            }
+            meta.insert(BYTES, bytes)
+                .map_err(StorageError::from_display)?;
+        }
         txn.commit().map_err(StorageError::from_display)
     }
 
@@ -689,6 +734,27 @@ mod tests {
                 Usage { keys: 2, bytes: 12 },
                 "{name}"
             );
+        }
+    }
+
+    #[test]
+    fn export_then_import_round_trips_exactly() {
+        for (name, state, _dir) in backends() {
+            seed(&state, &["b", "a", "c"]);
+            let mut txn = state.begin();
+            txn.set("bin".into(), vec![0, 159, 255], NO_QUOTA).unwrap();
+            txn.commit().unwrap();
+            let exported = state.export().unwrap();
+            assert_eq!(exported.len(), 4, "{name}");
+            state.import(vec![("only".into(), b"x".to_vec())]).unwrap();
+            assert_eq!(
+                state.usage().unwrap(),
+                Usage { keys: 1, bytes: 5 },
+                "{name}"
+            );
+            state.import(exported.clone()).unwrap();
+            assert_eq!(state.export().unwrap(), exported, "{name}");
+            assert_eq!(state.usage().unwrap().keys, 4, "{name}");
         }
     }
 

@@ -14,6 +14,7 @@ use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::capabilities::InstanceState;
 use crate::clock::TwinClock;
 use crate::engine::{EPOCH_TICK, Runtime};
+use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::state::{StorageError, TwinState};
 
@@ -117,6 +118,7 @@ pub struct Twin {
     gate: tokio::sync::Mutex<()>,
     /// Requests waiting for `gate`, bounded by `Limits::max_queued_per_twin`.
     queued: AtomicUsize,
+    journal: Journal,
 }
 
 /// One place in a twin's bounded queue, given back on drop.
@@ -242,6 +244,7 @@ impl Twin {
             clock: req.clock,
             gate: tokio::sync::Mutex::new(()),
             queued: AtomicUsize::new(0),
+            journal: Journal::new(req.limits.journal_capacity),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -285,13 +288,37 @@ impl Twin {
         self.state = state;
     }
 
-    /// Drops all of the twin's state, waiting for the request in flight.
-    pub async fn reset(&self) -> Result<(), CallError> {
-        let _turn = self.gate.lock().await;
-        self.state.clear().map_err(|err| CallError::Storage {
+    pub fn journal(&self) -> &Journal {
+        &self.journal
+    }
+
+    fn storage_error(&self, err: &StorageError) -> CallError {
+        CallError::Storage {
             twin: self.name.to_string(),
             message: err.to_string(),
-        })
+        }
+    }
+
+    /// Drops all of the twin's state and its journal, waiting for the
+    /// request in flight: a clean slate, as at load.
+    pub async fn reset(&self) -> Result<(), CallError> {
+        let _turn = self.gate.lock().await;
+        self.journal.clear();
+        self.state.clear().map_err(|err| self.storage_error(&err))
+    }
+
+    /// Every committed entry, read between requests.
+    pub async fn export_state(&self) -> Result<Vec<(String, Vec<u8>)>, CallError> {
+        let _turn = self.gate.lock().await;
+        self.state.export().map_err(|err| self.storage_error(&err))
+    }
+
+    /// Replaces the state between requests, atomically.
+    pub async fn import_state(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CallError> {
+        let _turn = self.gate.lock().await;
+        self.state
+            .import(entries)
+            .map_err(|err| self.storage_error(&err))
     }
 
     /// Instantiates the twin and asks it to describe itself: proves it can

@@ -1,0 +1,425 @@
+//! The control plane under `/_wt/`: what a test suite and an operator drive
+//! (health, listing, reset, state export/import, the request journal, twin
+//! time). JSON in, JSON out; errors in the same envelope as the host's others.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::task::JoinSet;
+
+use crate::exchange::{error_response, json_response};
+use crate::journal::Filter;
+use crate::server::Ctx;
+
+/// How long the health probe waits for one twin.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Answers one control-plane request; `body` is already read (and bounded).
+pub(crate) async fn control(
+    ctx: &Ctx,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> http::Response<Bytes> {
+    let path = parts.uri.path().trim_end_matches('/');
+    let segments: Vec<&str> = path.split('/').skip(2).collect();
+    let query = parts.uri.query().unwrap_or_default();
+    match (&parts.method, segments.as_slice()) {
+        (&Method::GET, ["health"]) => health(ctx).await,
+        (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
+        (&Method::POST, ["reset"]) => match ctx.host.reset_all().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() })),
+            Err(err) => host_error(&err),
+        },
+        (&Method::POST, ["twins", name, "reset"]) => match ctx.host.reset(name).await {
+            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
+            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
+            Err(err) => host_error(&err),
+        },
+        (&Method::GET, ["twins", name, "state"]) => export_state(ctx, name).await,
+        (&Method::PUT, ["twins", name, "state"]) => import_state(ctx, name, body).await,
+        (&Method::GET, ["twins", name, "requests"]) => journal(ctx, name, query),
+        (&Method::DELETE, ["twins", name, "requests"]) => match ctx.host.twin(name) {
+            Some(twin) => {
+                twin.journal().clear();
+                json_response(StatusCode::OK, &json!({ "cleared": name }))
+            }
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::GET, ["clock"]) => clock_json(ctx),
+        (&Method::POST, ["clock", "advance"]) => advance_clock(ctx, body),
+        (&Method::POST, ["clock", "freeze"]) => {
+            ctx.host.clock().freeze();
+            clock_json(ctx)
+        }
+        (&Method::POST, ["clock", "unfreeze"]) => {
+            ctx.host.clock().unfreeze();
+            clock_json(ctx)
+        }
+        (
+            _,
+            ["health" | "twins" | "reset" | "clock"]
+            | ["clock", "advance" | "freeze" | "unfreeze"]
+            | ["twins", _, "reset" | "state" | "requests"],
+        ) => error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("{} is not allowed on {}", parts.method, parts.uri.path()),
+            None,
+        ),
+        _ => error_response(
+            StatusCode::NOT_FOUND,
+            "unknown_control_path",
+            &format!("no control endpoint at {}", parts.uri.path()),
+            None,
+        ),
+    }
+}
+
+fn bad_request(code: &str, message: &str) -> http::Response<Bytes> {
+    error_response(StatusCode::BAD_REQUEST, code, message, None)
+}
+
+/// One exported entry: the value as text when it is UTF-8, else base64, so
+/// JSON fixtures stay readable and binary values still round-trip exactly.
+#[derive(Debug, serde::Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateEntry {
+    key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base64: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StateDocument {
+    entries: Vec<StateEntry>,
+    // Accepted so an export can be PUT back unchanged.
+    #[serde(default)]
+    #[allow(dead_code)]
+    twin: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    usage: Option<serde_json::Value>,
+}
+
+async fn export_state(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
+    let Some(twin) = ctx.host.twin(name) else {
+        return unknown_twin(ctx, name);
+    };
+    let entries = match twin.export_state().await {
+        Ok(entries) => entries,
+        Err(err) => return host_error(&err.into()),
+    };
+    let entries: Vec<StateEntry> = entries
+        .into_iter()
+        .map(|(key, value)| match String::from_utf8(value) {
+            Ok(text) => StateEntry {
+                key,
+                text: Some(text),
+                base64: None,
+            },
+            Err(err) => StateEntry {
+                key,
+                text: None,
+                base64: Some(base64::engine::general_purpose::STANDARD.encode(err.into_bytes())),
+            },
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({ "twin": name, "usage": twin.state().usage().ok(), "entries": entries }),
+    )
+}
+
+async fn import_state(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+    let Some(twin) = ctx.host.twin(name) else {
+        return unknown_twin(ctx, name);
+    };
+    let document: StateDocument = match serde_json::from_slice(body) {
+        Ok(document) => document,
+        Err(err) => {
+            return bad_request(
+                "invalid_state_document",
+                &format!("expected {{\"entries\": [{{\"key\", \"text\" | \"base64\"}}]}}: {err}"),
+            );
+        }
+    };
+    let mut entries = Vec::with_capacity(document.entries.len());
+    for entry in document.entries {
+        let value = match (entry.text, entry.base64) {
+            (Some(text), None) => text.into_bytes(),
+            (None, Some(encoded)) => {
+                match base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()) {
+                    Ok(bytes) => bytes,
+                    Err(err) => {
+                        return bad_request(
+                            "invalid_state_document",
+                            &format!("entry {:?}: base64: {err}", entry.key),
+                        );
+                    }
+                }
+            }
+            _ => {
+                return bad_request(
+                    "invalid_state_document",
+                    &format!(
+                        "entry {:?} needs exactly one of \"text\" and \"base64\"",
+                        entry.key
+                    ),
+                );
+            }
+        };
+        if entry.key.is_empty() {
+            return bad_request("invalid_state_document", "keys may not be empty");
+        }
+        entries.push((entry.key, value));
+    }
+    let count = entries.len();
+    match twin.import_state(entries).await {
+        Ok(()) => json_response(StatusCode::OK, &json!({ "twin": name, "imported": count })),
+        Err(err) => host_error(&err.into()),
+    }
+}
+
+fn journal(ctx: &Ctx, name: &str, query: &str) -> http::Response<Bytes> {
+    let Some(twin) = ctx.host.twin(name) else {
+        return unknown_twin(ctx, name);
+    };
+    let params: Vec<(String, String)> = url_pairs(query);
+    let param = |k: &str| {
+        params
+            .iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.as_str())
+    };
+    let limit = match param("limit").map(str::parse::<usize>) {
+        None => None,
+        Some(Ok(limit)) => Some(limit),
+        Some(Err(_)) => return bad_request("invalid_limit", "limit must be a whole number"),
+    };
+    let filter = Filter {
+        method: param("method"),
+        path: param("path"),
+        limit,
+    };
+    json_response(
+        StatusCode::OK,
+        &json!({ "twin": name, "requests": twin.journal().entries(&filter) }),
+    )
+}
+
+/// `a=1&b=%2F` → pairs, percent-decoded (`+` is a space).
+fn url_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(text: &str) -> String {
+    fn hex(byte: u8) -> Option<u8> {
+        char::from(byte)
+            .to_digit(16)
+            .and_then(|d| u8::try_from(d).ok())
+    }
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = match bytes[i] {
+            b'+' => Some((b' ', 1)),
+            b'%' => bytes
+                .get(i + 1)
+                .and_then(|&h| hex(h))
+                .zip(bytes.get(i + 2).and_then(|&l| hex(l)))
+                .map(|(h, l)| (h << 4 | l, 3)),
+            _ => None,
+        };
+        let (byte, width) = decoded.unwrap_or((bytes[i], 1));
+        out.push(byte);
+        i += width;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn clock_json(ctx: &Ctx) -> http::Response<Bytes> {
+    let clock = ctx.host.clock();
+    let now = clock.now_millis();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "now_millis": now,
+            "now_secs": now / 1000,
+            "wall_millis": crate::clock::wall_millis(),
+            "frozen": clock.is_frozen(),
+        }),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    /// A duration forward: `"24h"`, `"30m"`, `"90s"`.
+    by: Option<String>,
+    /// An absolute twin time, milliseconds since the Unix epoch.
+    to: Option<u64>,
+}
+
+fn advance_clock(ctx: &Ctx, body: &[u8]) -> http::Response<Bytes> {
+    let request: Advance = match serde_json::from_slice(body) {
+        Ok(request) => request,
+        Err(err) => {
+            return bad_request(
+                "invalid_clock_request",
+                &format!("expected {{\"by\": \"24h\"}} or {{\"to\": <millis>}}: {err}"),
+            );
+        }
+    };
+    let clock = ctx.host.clock();
+    match (request.by, request.to) {
+        (Some(by), None) => match crate::units::parse_duration(&by) {
+            Ok(duration) => {
+                clock.advance(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
+            }
+            Err(err) => return bad_request("invalid_clock_request", &format!("by: {err}")),
+        },
+        (None, Some(to)) => clock.set_millis(to),
+        _ => {
+            return bad_request(
+                "invalid_clock_request",
+                "give exactly one of \"by\" and \"to\"",
+            );
+        }
+    }
+    clock_json(ctx)
+}
+
+pub(crate) fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "unknown_twin",
+        &format!(
+            "no twin named '{name}' is loaded (loaded: {})",
+            ctx.host.twin_names().join(", ")
+        ),
+        None,
+    )
+}
+
+fn host_error(err: &crate::Error) -> http::Response<Bytes> {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "host_error",
+        &err.to_string(),
+        None,
+    )
+}
+
+pub(crate) fn twins_json(ctx: &Ctx) -> serde_json::Value {
+    let twins: Vec<_> = ctx
+        .host
+        .all_twins()
+        .into_iter()
+        .map(|twin| {
+            let info = twin.info();
+            let own = ctx
+                .addrs
+                .twins
+                .get(&info.name)
+                .filter(|a| a.port() != 0)
+                .map(|a| format!("http://{a}"));
+            let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
+            let mut value = serde_json::to_value(info).unwrap_or_default();
+            value["urls"] = json!({ "prefixed": prefixed, "own": own });
+            value["state"] = json!(twin.state().usage().ok());
+            value["journal"] = json!(twin.journal().len());
+            value
+        })
+        .collect();
+    json!({ "twins": twins })
+}
+
+/// Probes every twin concurrently, each with its own timeout, and reports all
+/// of them: one slow twin never hides the state of the others.
+async fn health(ctx: &Ctx) -> http::Response<Bytes> {
+    let mut probes = JoinSet::new();
+    for twin in ctx.host.all_twins() {
+        probes.spawn(async move {
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(PROBE_TIMEOUT, twin.probe()).await;
+            let millis = started.elapsed().as_secs_f64() * 1000.0;
+            let error = match outcome {
+                Ok(Ok(())) => None,
+                Ok(Err(err)) => Some(err.to_string()),
+                Err(_) => Some(format!("no answer within {PROBE_TIMEOUT:?}")),
+            };
+            (twin.name().to_owned(), millis, error)
+        });
+    }
+    let mut results = Vec::new();
+    while let Some(joined) = probes.join_next().await {
+        if let Ok(result) = joined {
+            results.push(result);
+        }
+    }
+    results.sort_by(|a, b| a.0.cmp(&b.0));
+    let total = results.len();
+    let unreachable: Vec<&str> = results
+        .iter()
+        .filter(|(_, _, e)| e.is_some())
+        .map(|(n, _, _)| n.as_str())
+        .collect();
+    let twins: Vec<_> = results
+        .iter()
+        .map(|(name, millis, error)| {
+            json!({
+                "name": name,
+                "status": if error.is_none() { "ok" } else { "unreachable" },
+                "latency_ms": (millis * 100.0).round() / 100.0,
+                "error": error,
+            })
+        })
+        .collect();
+    let status = if unreachable.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(
+        status,
+        &json!({
+            "summary": format!("{}/{total} twins healthy", total - unreachable.len()),
+            "twins": twins,
+            "unreachable": unreachable,
+        }),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_pairs_decode_escapes_and_survive_garbage() {
+        assert_eq!(
+            url_pairs("path=%2Fv1%2Fcustomers&method=POST&x"),
+            [
+                ("path".to_owned(), "/v1/customers".to_owned()),
+                ("method".to_owned(), "POST".to_owned()),
+                ("x".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(percent_decode("a+b%zz%4"), "a b%zz%4");
+        assert_eq!(percent_decode("%e2%82%ac"), "\u{20ac}");
+        assert_eq!(percent_decode("\u{e9}%"), "\u{e9}%");
+    }
+}

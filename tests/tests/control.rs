@@ -1,0 +1,301 @@
+//! The `/_wt/` control plane against a running host: twin time, state
+//! export/import, the request journal, and resets.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use wt_tests::{HostProcess, json, twin_path};
+
+fn hello(extra: &[&str]) -> HostProcess {
+    HostProcess::start(&[("hello", twin_path("hello"))], extra)
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = client.request(method, url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        if text.is_empty() {
+            Value::Null
+        } else {
+            json(&text)
+        },
+    )
+}
+
+#[tokio::test]
+async fn twin_time_freezes_advances_and_jumps() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let wt = |p: &str| format!("{}/_wt/{p}", host.url);
+    let time = || format!("{}/time", host.twin("hello").prefixed_url);
+
+    let (status, frozen) = call(&client, reqwest::Method::POST, wt("clock/freeze"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(frozen["frozen"], true);
+    let at = frozen["now_millis"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let (_, seen) = call(&client, reqwest::Method::GET, time(), None).await;
+    assert_eq!(seen["now_millis"], at, "the twin sees frozen time");
+
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        wt("clock/advance"),
+        Some(json!({ "by": "24h" })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, seen) = call(&client, reqwest::Method::GET, time(), None).await;
+    assert_eq!(seen["now_millis"], at + 86_400_000);
+    assert!(
+        seen["wall_millis"].as_u64().unwrap() < at + 3_600_000,
+        "wall time does not move with twin time"
+    );
+
+    let (_, _) = call(
+        &client,
+        reqwest::Method::POST,
+        wt("clock/advance"),
+        Some(json!({ "to": 4_102_444_800_000_u64 })),
+    )
+    .await;
+    let (_, seen) = call(&client, reqwest::Method::GET, time(), None).await;
+    assert_eq!(seen["now_millis"], 4_102_444_800_000_u64);
+
+    let (_, running) = call(&client, reqwest::Method::POST, wt("clock/unfreeze"), None).await;
+    assert_eq!(running["frozen"], false);
+    let (_, clock) = call(&client, reqwest::Method::GET, wt("clock"), None).await;
+    assert!(clock["now_millis"].as_u64().unwrap() >= 4_102_444_800_000_u64);
+
+    for bad in [
+        json!({ "by": "3 weeks" }),
+        json!({ "by": "1h", "to": 5 }),
+        json!({}),
+    ] {
+        let (status, body) = call(
+            &client,
+            reqwest::Method::POST,
+            wt("clock/advance"),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_clock_request");
+    }
+}
+
+#[tokio::test]
+async fn state_exports_and_imports_exactly_and_seeds_a_twin() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let state_url = format!("{}/_wt/twins/hello/state", host.url);
+
+    let created = client
+        .post(format!("{base}/items"))
+        .form(&[("name", "seeded"), ("metadata[k]", "v")])
+        .send()
+        .await
+        .unwrap();
+    let id = json(&created.text().await.unwrap())["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    client.post(format!("{base}/counter")).send().await.unwrap();
+
+    let (status, mut exported) = call(&client, reqwest::Method::GET, state_url.clone(), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(exported["twin"], "hello");
+    // A binary value travels as base64 and comes back byte for byte.
+    exported["entries"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({ "key": "zz/binary", "base64": "AJ//" }));
+
+    client
+        .post(format!("{}/_wt/twins/hello/reset", host.url))
+        .send()
+        .await
+        .unwrap();
+    let gone = client
+        .get(format!("{base}/items/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
+    let (status, imported) = call(
+        &client,
+        reqwest::Method::PUT,
+        state_url.clone(),
+        Some(exported.clone()),
+    )
+    .await;
+    assert_eq!(status, 200, "{imported}");
+    let item = client
+        .get(format!("{base}/items/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json(&item.text().await.unwrap())["metadata"]["k"], "v");
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(counter["value"], 1);
+
+    let (_, again) = call(&client, reqwest::Method::GET, state_url.clone(), None).await;
+    assert_eq!(again["entries"], exported["entries"], "round-trips exactly");
+
+    for bad in [
+        json!({ "entries": [{ "key": "k" }] }),
+        json!({ "entries": [{ "key": "k", "text": "a", "base64": "YQ==" }] }),
+        json!({ "entries": [{ "key": "k", "base64": "not base64!" }] }),
+        json!({ "rows": [] }),
+    ] {
+        let (status, body) = call(
+            &client,
+            reqwest::Method::PUT,
+            state_url.clone(),
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "invalid_state_document");
+    }
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/_wt/twins/nope/state", host.url),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn the_journal_records_filters_clears_and_stays_bounded() {
+    let host = hello(&["--journal-size", "50"]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let journal = format!("{}/_wt/twins/hello/requests", host.url);
+
+    client
+        .post(format!("{base}/items?expand[]=x"))
+        .form(&[("name", "journaled")])
+        .send()
+        .await
+        .unwrap();
+    client
+        .get(format!("{base}/items/item_missing"))
+        .send()
+        .await
+        .unwrap();
+    let (_, body) = call(&client, reqwest::Method::GET, journal.clone(), None).await;
+    let entries = body["requests"].as_array().unwrap();
+    assert_eq!(entries.len(), 2);
+    assert_eq!(entries[0]["method"], "POST");
+    assert_eq!(entries[0]["path"], "/items");
+    assert_eq!(entries[0]["query"], "expand[]=x");
+    assert_eq!(entries[0]["request_body"], "name=journaled");
+    assert_eq!(entries[0]["status"], 200);
+    assert_eq!(entries[1]["status"], 404);
+    assert!(
+        entries[1]["response_body"]
+            .as_str()
+            .unwrap()
+            .contains("resource_missing")
+    );
+
+    let (_, gets) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{journal}?method=GET&path=%2Fitems%2F"),
+        None,
+    )
+    .await;
+    assert_eq!(gets["requests"].as_array().unwrap().len(), 1);
+
+    // A flood never grows it past its bound.
+    let mut flood = tokio::task::JoinSet::new();
+    for _ in 0..400 {
+        let (client, url) = (client.clone(), format!("{base}/counter"));
+        flood.spawn(async move { client.post(url).send().await.unwrap().status() });
+    }
+    while let Some(status) = flood.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    let (_, body) = call(&client, reqwest::Method::GET, journal.clone(), None).await;
+    let entries = body["requests"].as_array().unwrap();
+    assert_eq!(entries.len(), 50);
+    assert_eq!(
+        entries.last().unwrap()["seq"],
+        402,
+        "newest kept, oldest dropped"
+    );
+
+    let (status, _) = call(&client, reqwest::Method::DELETE, journal.clone(), None).await;
+    assert_eq!(status, 200);
+    let (_, body) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{journal}?limit=5"),
+        None,
+    )
+    .await;
+    assert_eq!(body["requests"], json!([]));
+}
+
+#[tokio::test]
+async fn reset_and_reseed_a_thousand_times() {
+    let host = hello(&["--journal-size", "0"]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let fixture = json!({ "entries": [{ "key": "counter", "text": "41" }] });
+    let mut resets = Vec::with_capacity(1000);
+    for _ in 0..1000 {
+        client.post(format!("{base}/counter")).send().await.unwrap();
+        let started = Instant::now();
+        let reset = client
+            .post(format!("{}/_wt/twins/hello/reset", host.url))
+            .send()
+            .await
+            .unwrap();
+        resets.push(started.elapsed());
+        assert_eq!(reset.status(), 200);
+        let seeded = client
+            .put(format!("{}/_wt/twins/hello/state", host.url))
+            .json(&fixture)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(seeded.status(), 200);
+    }
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(counter["value"], 42, "the last seed is what the twin sees");
+    resets.sort();
+    eprintln!(
+        "1000 resets over HTTP: median {:?}, p99 {:?}",
+        resets[500], resets[990]
+    );
+}
