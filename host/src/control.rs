@@ -49,6 +49,30 @@ pub(crate) async fn control(
             }
             None => unknown_twin(ctx, name),
         },
+        (&Method::GET, ["twins", name, "faults"]) => match ctx.host.twin(name) {
+            Some(twin) => json_response(StatusCode::OK, &json!({ "faults": twin.faults().list() })),
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::POST, ["twins", name, "faults"]) => add_fault(ctx, name, body),
+        (&Method::DELETE, ["twins", name, "faults"]) => match ctx.host.twin(name) {
+            Some(twin) => {
+                twin.faults().clear();
+                json_response(StatusCode::OK, &json!({ "faults": [] }))
+            }
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::DELETE, ["twins", name, "faults", id]) => match ctx.host.twin(name) {
+            Some(twin) => match id.parse::<u64>().map(|id| twin.faults().remove(id)) {
+                Ok(true) => json_response(StatusCode::OK, &json!({ "removed": id })),
+                _ => error_response(
+                    StatusCode::NOT_FOUND,
+                    "unknown_fault",
+                    &format!("twin '{name}' has no fault {id}"),
+                    Some(name),
+                ),
+            },
+            None => unknown_twin(ctx, name),
+        },
         (&Method::GET, ["clock"]) => clock_json(ctx),
         (&Method::POST, ["clock", "advance"]) => advance_clock(ctx, body),
         (&Method::POST, ["clock", "freeze"]) => {
@@ -63,7 +87,8 @@ pub(crate) async fn control(
             _,
             ["health" | "twins" | "reset" | "clock"]
             | ["clock", "advance" | "freeze" | "unfreeze"]
-            | ["twins", _, "reset" | "state" | "requests"],
+            | ["twins", _, "reset" | "state" | "requests" | "faults"]
+            | ["twins", _, "faults", _],
         ) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -249,6 +274,20 @@ fn percent_decode(text: &str) -> String {
         i += width;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+fn add_fault(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+    let Some(twin) = ctx.host.twin(name) else {
+        return unknown_twin(ctx, name);
+    };
+    let spec: crate::faults::FaultSpec = match serde_json::from_slice(body) {
+        Ok(spec) => spec,
+        Err(err) => return bad_request("invalid_fault", &err.to_string()),
+    };
+    match twin.faults().add(spec) {
+        Ok(fault) => json_response(StatusCode::CREATED, &json!(fault)),
+        Err(reason) => bad_request("invalid_fault", &reason),
+    }
 }
 
 fn clock_json(ctx: &Ctx) -> http::Response<Bytes> {

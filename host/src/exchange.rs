@@ -120,6 +120,21 @@ pub fn error_response(
     json_response(status, &serde_json::json!({ "error": error }))
 }
 
+/// The answer an injected fault gives, marked so a test can tell it apart.
+pub fn fault_response(id: u64, status: u16, body: Vec<u8>, is_json: bool) -> http::Response<Bytes> {
+    let mut out = http::Response::new(Bytes::from(body));
+    *out.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if is_json {
+        out.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    out.headers_mut()
+        .insert("x-wt-fault", HeaderValue::from(id));
+    out
+}
+
 /// A JSON body with the right content type.
 pub fn json_response(status: StatusCode, body: &serde_json::Value) -> http::Response<Bytes> {
     let mut out = http::Response::new(Bytes::from(body.to_string()));

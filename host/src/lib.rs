@@ -30,6 +30,7 @@ pub mod clock;
 mod control;
 mod engine;
 mod exchange;
+mod faults;
 mod journal;
 mod limits;
 mod server;
@@ -311,7 +312,16 @@ impl Host {
             .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
-        Ok(call_twin(&twin, &parts, &path, body).await)
+        Ok(match call_twin(&twin, &parts, &path, body).await {
+            Answer::Response(response) => response,
+            // No connection to drop in-process: say what would have happened.
+            Answer::Drop => exchange::error_response(
+                http::StatusCode::BAD_GATEWAY,
+                "fault_connection_dropped",
+                "an injected fault dropped the connection",
+                Some(twin.name()),
+            ),
+        })
     }
 
     /// Drops one twin's state.
@@ -352,16 +362,44 @@ impl Host {
     }
 }
 
-/// One request through one twin, answered as HTTP whatever happens.
+/// How the host answers one request to a twin.
+pub(crate) enum Answer {
+    Response(http::Response<Bytes>),
+    /// An injected fault: close the connection without a response.
+    Drop,
+}
+
+/// One request through one twin (and its injected faults), answered as
+/// HTTP whatever happens.
 pub(crate) async fn call_twin(
     twin: &Twin,
     parts: &http::request::Parts,
     path: &str,
     body: Bytes,
-) -> http::Response<Bytes> {
+) -> Answer {
     let started = std::time::Instant::now();
     let request = exchange::to_twin_request(parts, path, body);
-    let response = match twin.call(&request).await {
+    let fault = twin.faults().pick(&request.method, &request.path);
+    if let Some(fault) = &fault {
+        if let Some(latency) = fault.latency {
+            tokio::time::sleep(latency).await;
+        }
+        if fault.drop {
+            return Answer::Drop;
+        }
+    }
+    let response = match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
+        Some((id, (status, body, is_json))) => exchange::fault_response(id, status, body, is_json),
+        None => twin_response(twin, &request).await,
+    };
+    if twin.journal().is_enabled() {
+        record(twin, request, &response, started);
+    }
+    Answer::Response(response)
+}
+
+async fn twin_response(twin: &Twin, request: &bindings::types::Request) -> http::Response<Bytes> {
+    match twin.call(request).await {
         Ok(response) => {
             exchange::from_twin_response(twin.name(), response, twin.limits().max_response_body)
         }
@@ -369,11 +407,7 @@ pub(crate) async fn call_twin(
             tracing::warn!(twin = twin.name(), error = %err, "request failed");
             exchange::call_error_response(&err)
         }
-    };
-    if twin.journal().is_enabled() {
-        record(twin, request, &response, started);
     }
-    response
 }
 
 fn record(

@@ -3,7 +3,6 @@
 //! and a graceful drain on shutdown.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +21,7 @@ use tokio::task::JoinSet;
 use crate::control;
 use crate::exchange::{error_response, json_response};
 use crate::twin::Twin;
-use crate::{Host, call_twin};
+use crate::{Answer, Host, call_twin};
 
 /// The control plane's path prefix; never a twin name.
 pub const CONTROL_PREFIX: &str = "/_wt";
@@ -290,7 +289,14 @@ async fn serve_connection(
 ) {
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
-        async move { Ok::<_, Infallible>(dispatch(&ctx, req).await.map(Full::new)) }
+        async move {
+            match dispatch(&ctx, req).await {
+                Answer::Response(response) => Ok(response.map(Full::new)),
+                // An error from the service makes hyper close the
+                // connection without a response: the injected drop.
+                Answer::Drop => Err(DroppedByFault),
+            }
+        }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
@@ -311,23 +317,28 @@ async fn serve_connection(
     }
 }
 
-async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> http::Response<Bytes> {
+/// Tells hyper to abort the connection.
+#[derive(Debug, thiserror::Error)]
+#[error("connection dropped by an injected fault")]
+struct DroppedByFault;
+
+async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
     let target = match &ctx.route {
         Route::Twin(twin) => Target::Twin(twin.clone(), parts.uri.path().to_owned()),
         Route::Shared => route_shared(ctx, &parts),
     };
     if let Target::Answer(response) = target {
-        return response;
+        return Answer::Response(response);
     }
     let body = match read_body(body, ctx.host.limits().max_request_body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(response) => return Answer::Response(response),
     };
     match target {
         Target::Twin(twin, path) => call_twin(&twin, &parts, &path, body).await,
-        Target::Control => control::control(ctx, &parts, &body).await,
-        Target::Answer(response) => response,
+        Target::Control => Answer::Response(control::control(ctx, &parts, &body).await),
+        Target::Answer(response) => Answer::Response(response),
     }
 }
 

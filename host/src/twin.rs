@@ -14,6 +14,7 @@ use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::capabilities::InstanceState;
 use crate::clock::TwinClock;
 use crate::engine::{EPOCH_TICK, Runtime};
+use crate::faults::Faults;
 use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::state::{StorageError, TwinState};
@@ -119,6 +120,7 @@ pub struct Twin {
     /// Requests waiting for `gate`, bounded by `Limits::max_queued_per_twin`.
     queued: AtomicUsize,
     journal: Journal,
+    faults: Faults,
 }
 
 /// One place in a twin's bounded queue, given back on drop.
@@ -245,6 +247,7 @@ impl Twin {
             gate: tokio::sync::Mutex::new(()),
             queued: AtomicUsize::new(0),
             journal: Journal::new(req.limits.journal_capacity),
+            faults: Faults::new(),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -292,6 +295,10 @@ impl Twin {
         &self.journal
     }
 
+    pub fn faults(&self) -> &Faults {
+        &self.faults
+    }
+
     fn storage_error(&self, err: &StorageError) -> CallError {
         CallError::Storage {
             twin: self.name.to_string(),
@@ -299,11 +306,12 @@ impl Twin {
         }
     }
 
-    /// Drops all of the twin's state and its journal, waiting for the
+    /// Drops all of the twin's state, journal and faults, waiting for the
     /// request in flight: a clean slate, as at load.
     pub async fn reset(&self) -> Result<(), CallError> {
         let _turn = self.gate.lock().await;
         self.journal.clear();
+        self.faults.clear();
         self.state.clear().map_err(|err| self.storage_error(&err))
     }
 

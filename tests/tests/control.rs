@@ -299,3 +299,103 @@ async fn reset_and_reseed_a_thousand_times() {
         resets[500], resets[990]
     );
 }
+
+#[tokio::test]
+async fn faults_answer_errors_delay_drop_and_expire() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let faults = format!("{}/_wt/twins/hello/faults", host.url);
+
+    let (status, fault) = call(
+        &client,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(json!({
+            "method": "POST", "path": "/count*", "status": 503,
+            "body": { "error": { "message": "injected" } }, "count": 2
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{fault}");
+    for _ in 0..2 {
+        let response = client.post(format!("{base}/counter")).send().await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers()["x-wt-fault"],
+            fault["id"].to_string().as_str()
+        );
+        assert_eq!(
+            json(&response.text().await.unwrap())["error"]["message"],
+            "injected"
+        );
+    }
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        counter["value"], 1,
+        "faulted requests never reached the twin; the fault expired"
+    );
+
+    call(
+        &client,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(json!({ "method": "GET", "path": "/", "latency": "300ms" })),
+    )
+    .await;
+    let started = Instant::now();
+    let (status, _) = call(&client, reqwest::Method::GET, format!("{base}/"), None).await;
+    assert_eq!(status, 200, "latency alone still calls the twin");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    call(
+        &client,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(json!({ "path": "/echo/*", "drop": true })),
+    )
+    .await;
+    let dropped = client.get(format!("{base}/echo/anything")).send().await;
+    assert!(dropped.is_err(), "the connection is dropped: {dropped:?}");
+
+    let (_, listed) = call(&client, reqwest::Method::GET, faults.clone(), None).await;
+    assert_eq!(listed["faults"].as_array().unwrap().len(), 2);
+    let (status, body) = call(
+        &client,
+        reqwest::Method::POST,
+        faults.clone(),
+        Some(json!({ "path": "/x", "status": 700 })),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = call(&client, reqwest::Method::DELETE, faults.clone(), None).await;
+    assert_eq!(status, 200);
+    let echoed = client
+        .get(format!("{base}/echo/anything"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.status(), 200);
+
+    // The journal shows what the client saw, faults included.
+    let (_, journal) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/_wt/twins/hello/requests?path=%2Fcounter", host.url),
+        None,
+    )
+    .await;
+    let statuses: Vec<_> = journal["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [503, 503, 200]);
+}
