@@ -9,6 +9,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wt_host::{Host, ServeConfig, units};
 
+use crate::remote::{ClockCommand, Remote, RequestsArgs, StateCommand};
+
 /// Run behavioral API twins: stateful, faithful fakes of SaaS APIs that the
 /// vendors' own SDKs talk to unchanged.
 #[derive(Debug, Parser)]
@@ -28,6 +30,33 @@ enum Command {
     Inspect(InspectArgs),
     /// Print the versions this binary was built with.
     Version,
+    /// Reset a running host's twins (all, or one) to a clean slate.
+    Reset {
+        twin: Option<String>,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Export or import a twin's state on a running host.
+    State {
+        #[command(subcommand)]
+        command: StateCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print (or clear) a twin's request journal on a running host.
+    Requests {
+        #[command(flatten)]
+        args: RequestsArgs,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Show, advance, freeze or unfreeze twin time on a running host.
+    Clock {
+        #[command(subcommand)]
+        command: ClockCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -131,6 +160,10 @@ impl Cli {
         match self.command {
             Command::Run(args) => run(args).await,
             Command::Inspect(args) => inspect(args).await,
+            Command::Reset { twin, remote } => remote.reset(twin).await,
+            Command::State { command, remote } => remote.state(command).await,
+            Command::Requests { args, remote } => remote.requests(args).await,
+            Command::Clock { command, remote } => remote.clock(command).await,
             Command::Version => {
                 println!("wt-host {}", env!("CARGO_PKG_VERSION"));
                 println!("world {}", wt_host::WORLD);

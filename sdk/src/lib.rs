@@ -48,9 +48,11 @@
 // crate too (doc tests and unit tests of the glue).
 extern crate self as wt_sdk;
 
+pub mod auth;
 pub mod clock;
 pub mod error;
 pub mod form;
+pub mod idempotency;
 pub mod ids;
 pub mod log;
 pub mod request;

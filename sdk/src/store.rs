@@ -452,6 +452,78 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         }
         Ok(ListPage { items, has_more })
     }
+
+    /// Like [`list`](Self::list) but only items for which `keep` is true
+    /// count, with the same cursors (a cursor may name an item that does not
+    /// match). Walks the index in chunks from the cursor until the page is
+    /// full, so a selective filter on a large collection reads more.
+    pub fn list_where(
+        &self,
+        page: &Page,
+        newest_first: bool,
+        keep: impl Fn(&T) -> bool,
+    ) -> Result<ListPage<T>, Error> {
+        const CHUNK: u32 = 100;
+        let base = self.idx_prefix();
+        let base_end = prefix_end(&base);
+        let seq_key = |seq: u64| format!("{base}{seq:0SEQ_WIDTH$}");
+        let want = page.limit.min(MAX_SCAN - 1) as usize;
+        let (mut start, mut end, reverse, backwards) =
+            match (&page.starting_after, &page.ending_before) {
+                (Some(after), _) => {
+                    let seq = self.cursor_seq(after, "starting_after")?;
+                    if newest_first {
+                        (base.clone(), Some(seq_key(seq)), true, false)
+                    } else {
+                        (seq_key(seq + 1), base_end, false, false)
+                    }
+                }
+                (None, Some(before)) => {
+                    let seq = self.cursor_seq(before, "ending_before")?;
+                    if newest_first {
+                        (seq_key(seq + 1), base_end, false, true)
+                    } else {
+                        (base.clone(), Some(seq_key(seq)), true, true)
+                    }
+                }
+                (None, None) => (base.clone(), base_end, newest_first, false),
+            };
+        let mut items = Vec::new();
+        let mut has_more = false;
+        'scan: loop {
+            let entries = scan(&start, end.as_deref(), CHUNK, reverse);
+            let full = entries.len() == CHUNK as usize;
+            for entry in &entries {
+                let id = entry
+                    .key
+                    .get(base.len() + SEQ_WIDTH + 1..)
+                    .unwrap_or_default();
+                if let Some(item) = self.get(id)?
+                    && keep(&item)
+                {
+                    if items.len() == want {
+                        has_more = true;
+                        break 'scan;
+                    }
+                    items.push(item);
+                }
+            }
+            match entries.last() {
+                Some(last) if full => {
+                    if reverse {
+                        end = Some(last.key.clone());
+                    } else {
+                        start = format!("{}\u{0}", last.key);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if backwards {
+            items.reverse();
+        }
+        Ok(ListPage { items, has_more })
+    }
 }
 
 #[cfg(test)]
@@ -621,6 +693,33 @@ mod tests {
         assert_eq!(page(Some("t4"), None), (vec![5], false));
         assert_eq!(page(None, Some("t5")), (vec![3, 4], true));
         assert_eq!(page(None, Some("t3")), (vec![1, 2], false));
+    }
+
+    #[test]
+    fn filtered_listing_pages_over_chunks() {
+        seed(250);
+        let even = |t: &Thing| t.n.is_multiple_of(2);
+        let p = |after: Option<&str>, before: Option<&str>, newest| {
+            let page = Page {
+                limit: 3,
+                starting_after: after.map(Into::into),
+                ending_before: before.map(Into::into),
+            };
+            let l = THINGS.list_where(&page, newest, even).unwrap();
+            (ns(&l), l.has_more)
+        };
+        assert_eq!(p(None, None, true), (vec![250, 248, 246], true));
+        assert_eq!(p(Some("t247"), None, true), (vec![246, 244, 242], true));
+        assert_eq!(p(Some("t6"), None, true), (vec![4, 2], false));
+        assert_eq!(p(None, Some("t245"), true), (vec![250, 248, 246], false));
+        assert_eq!(p(None, Some("t3"), true), (vec![8, 6, 4], true));
+        assert_eq!(p(None, None, false), (vec![2, 4, 6], true));
+        assert_eq!(p(Some("t240"), None, false), (vec![242, 244, 246], true));
+        let all = THINGS
+            .list_where(&Page::first(200), false, |t| t.n > 100)
+            .unwrap();
+        assert_eq!((all.items.len(), all.has_more), (150, false));
+        assert_eq!(all.items[0].n, 101);
     }
 
     #[test]

@@ -399,3 +399,76 @@ async fn faults_answer_errors_delay_drop_and_expire() {
         .collect();
     assert_eq!(statuses, [503, 503, 200]);
 }
+
+#[tokio::test]
+async fn cli_verbs_drive_a_running_host() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(wt_tests::wt_host_bin())
+            .args(args)
+            .env("WT_URL", &host.url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    client.post(format!("{base}/counter")).send().await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("hello.json");
+    let (code, _, err) = cli(&["state", "export", "hello", "-o", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .contains("\"counter\"")
+    );
+
+    let (code, out, _) = cli(&["requests", "hello", "--method", "POST"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("POST /counter -> 200"), "{out}");
+
+    let (code, out, _) = cli(&["reset", "hello"]);
+    assert_eq!((code, out.trim()), (Some(0), "reset hello"));
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(counter["value"], 0);
+
+    let (code, out, err) = cli(&["state", "import", "hello", file.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("imported"), "{out}");
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(counter["value"], 1);
+
+    let (code, out, _) = cli(&["clock", "freeze"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("(frozen)"), "{out}");
+    let (code, _, _) = cli(&["clock", "advance", "24h"]);
+    assert_eq!(code, Some(0));
+    let (code, _, err) = cli(&["clock", "advance", "soon"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("clock advance"), "{err}");
+
+    let (code, _, err) = cli(&["reset", "nope"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("no twin named 'nope'"), "{err}");
+    let (code, _, err) = cli(&["reset", "--url", "http://127.0.0.1:9"]);
+    assert_ne!(code, Some(0));
+    assert!(err.contains("no wt-host answering"), "{err}");
+}

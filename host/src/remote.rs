@@ -1,0 +1,238 @@
+//! The control verbs (`reset`, `state`, `requests`, `clock`): thin clients of
+//! a running host's `/_wt/` control plane.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::Value;
+
+/// Where the running host is.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// The running host's shared listener.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "WT_URL",
+        default_value = "http://127.0.0.1:4100"
+    )]
+    url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// Print a twin's whole state as JSON (or write it to a file).
+    Export {
+        twin: String,
+        /// Write here instead of stdout.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Replace a twin's whole state with a file written by `export`.
+    Import { twin: String, file: PathBuf },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClockCommand {
+    /// Print twin time.
+    Show,
+    /// Move twin time forward, e.g. `24h`, `30m`, `90s`.
+    Advance { by: String },
+    /// Stop twin time.
+    Freeze,
+    /// Let twin time run again.
+    Unfreeze,
+}
+
+/// Filters for `wt-host requests`.
+#[derive(Debug, Args)]
+pub struct RequestsArgs {
+    twin: String,
+    /// Only this method.
+    #[arg(long)]
+    method: Option<String>,
+    /// Only paths starting with this.
+    #[arg(long)]
+    path: Option<String>,
+    /// At most this many, newest last.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Empty the journal instead of printing it.
+    #[arg(long)]
+    clear: bool,
+}
+
+impl Remote {
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/_wt/{path}", self.url.trim_end_matches('/'));
+        let mut request = reqwest::Client::new().request(method, &url);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("no wt-host answering at {} (--url, WT_URL)", self.url))?;
+        let status = response.status();
+        let text = response.text().await.context("reading the host's answer")?;
+        let value: Value = serde_json::from_str(&text)
+            .with_context(|| format!("{url} did not answer JSON: {text}"))?;
+        if !status.is_success() {
+            let message = value["error"]["message"].as_str().unwrap_or(&text);
+            bail!("{url}: {status}: {message}");
+        }
+        Ok(value)
+    }
+
+    pub async fn reset(&self, twin: Option<String>) -> anyhow::Result<()> {
+        let path = twin.map_or_else(|| "reset".to_owned(), |t| format!("twins/{t}/reset"));
+        let answer = self.send(reqwest::Method::POST, &path, None).await?;
+        println!("reset {}", list(&answer["reset"]));
+        Ok(())
+    }
+
+    pub async fn state(&self, command: StateCommand) -> anyhow::Result<()> {
+        match command {
+            StateCommand::Export { twin, output } => {
+                let answer = self
+                    .send(reqwest::Method::GET, &format!("twins/{twin}/state"), None)
+                    .await?;
+                let text = serde_json::to_string_pretty(&answer)?;
+                match output {
+                    Some(path) => std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?,
+                    None => println!("{text}"),
+                }
+            }
+            StateCommand::Import { twin, file } => {
+                let text = std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?;
+                let document: Value = serde_json::from_str(&text)
+                    .with_context(|| format!("{} is not JSON", file.display()))?;
+                let answer = self
+                    .send(
+                        reqwest::Method::PUT,
+                        &format!("twins/{twin}/state"),
+                        Some(document),
+                    )
+                    .await?;
+                println!("imported {} entries into {twin}", answer["imported"]);
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn requests(&self, args: RequestsArgs) -> anyhow::Result<()> {
+        let path = format!("twins/{}/requests", args.twin);
+        if args.clear {
+            self.send(reqwest::Method::DELETE, &path, None).await?;
+            println!("cleared the journal of {}", args.twin);
+            return Ok(());
+        }
+        let mut query = Vec::new();
+        if let Some(method) = &args.method {
+            query.push(format!("method={}", encode(method)));
+        }
+        if let Some(prefix) = &args.path {
+            query.push(format!("path={}", encode(prefix)));
+        }
+        if let Some(limit) = args.limit {
+            query.push(format!("limit={limit}"));
+        }
+        let answer = self
+            .send(
+                reqwest::Method::GET,
+                &format!("{path}?{}", query.join("&")),
+                None,
+            )
+            .await?;
+        let mut out = std::io::stdout().lock();
+        for entry in answer["requests"].as_array().into_iter().flatten() {
+            let query = entry["query"].as_str().unwrap_or_default();
+            writeln!(
+                out,
+                "{:>6} {} {}{}{} -> {} ({} µs)",
+                entry["seq"],
+                entry["method"].as_str().unwrap_or_default(),
+                entry["path"].as_str().unwrap_or_default(),
+                if query.is_empty() { "" } else { "?" },
+                query,
+                entry["status"],
+                entry["duration_micros"],
+            )?;
+        }
+        Ok(())
+    }
+
+    pub async fn clock(&self, command: ClockCommand) -> anyhow::Result<()> {
+        let answer = match command {
+            ClockCommand::Show => self.send(reqwest::Method::GET, "clock", None).await?,
+            ClockCommand::Advance { by } => {
+                crate_units_check(&by)?;
+                self.send(
+                    reqwest::Method::POST,
+                    "clock/advance",
+                    Some(serde_json::json!({ "by": by })),
+                )
+                .await?
+            }
+            ClockCommand::Freeze => {
+                self.send(reqwest::Method::POST, "clock/freeze", None)
+                    .await?
+            }
+            ClockCommand::Unfreeze => {
+                self.send(reqwest::Method::POST, "clock/unfreeze", None)
+                    .await?
+            }
+        };
+        println!(
+            "twin time {} ms since the epoch{}",
+            answer["now_millis"],
+            if answer["frozen"] == true {
+                " (frozen)"
+            } else {
+                ""
+            }
+        );
+        Ok(())
+    }
+}
+
+/// Checks a duration locally so a typo fails with the flag's name.
+fn crate_units_check(by: &str) -> anyhow::Result<()> {
+    wt_host::units::parse_duration(by).map_err(|e| anyhow::anyhow!("clock advance: {e}"))?;
+    Ok(())
+}
+
+fn list(value: &Value) -> String {
+    value
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// Percent-encodes a query value.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,188 @@
+//! The Stripe twin: a stateful fake of the Stripe API that the official
+//! SDKs talk to unchanged. Every secret key is its own account.
+
+// Object literals are big `json!` trees.
+#![recursion_limit = "256"]
+
+use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
+use wt_sdk::{Error, Info, Method, Request, Response, Router, Twin, auth, ids};
+
+pub mod charges;
+pub mod customers;
+pub mod errors;
+pub mod events;
+pub mod expand;
+pub mod payment_intents;
+pub mod payment_methods;
+pub mod prices;
+pub mod products;
+pub mod refunds;
+pub mod setup_intents;
+pub mod webhooks;
+pub mod wire;
+
+/// The API version the twin imitates (what `stripe` 16.1.0 pins).
+pub const API_VERSION: &str = "2026-10-28.endive";
+
+pub struct Stripe;
+
+#[wt_sdk::twin]
+impl Twin for Stripe {
+    fn describe() -> Info {
+        Info {
+            name: "stripe".into(),
+            version: "0.1.0".into(),
+            api_version: API_VERSION.into(),
+            default_port: 4111,
+            license_required: false,
+            description: "Stripe: customers, products, prices, payments, refunds, events.".into(),
+        }
+    }
+
+    fn handle(request: Request) -> Response {
+        let request_id = ids::new_with_len("req", 14);
+        let version = request
+            .header("stripe-version")
+            .filter(|v| !v.is_empty())
+            .unwrap_or(API_VERSION)
+            .to_owned();
+        let mut response = serve(request, &request_id).unwrap_or_else(|e| e.to_response());
+        response.set_header("request-id", request_id);
+        response.set_header("stripe-version", version);
+        response
+    }
+}
+
+fn router() -> Router {
+    Router::new()
+        .post("/v1/customers", customers::create)
+        .get("/v1/customers", customers::list)
+        .get("/v1/customers/search", customers::search)
+        .get("/v1/customers/{id}", customers::retrieve)
+        .post("/v1/customers/{id}", customers::update)
+        .delete("/v1/customers/{id}", customers::delete)
+        .get(
+            "/v1/customers/{id}/payment_methods",
+            payment_methods::list_for_customer,
+        )
+        .post("/v1/products", products::create)
+        .get("/v1/products", products::list)
+        .get("/v1/products/{id}", products::retrieve)
+        .post("/v1/products/{id}", products::update)
+        .delete("/v1/products/{id}", products::delete)
+        .post("/v1/prices", prices::create)
+        .get("/v1/prices", prices::list)
+        .get("/v1/prices/{id}", prices::retrieve)
+        .post("/v1/prices/{id}", prices::update)
+        .post("/v1/payment_methods", payment_methods::create)
+        .get("/v1/payment_methods", payment_methods::list)
+        .get("/v1/payment_methods/{id}", payment_methods::retrieve)
+        .post("/v1/payment_methods/{id}", payment_methods::update)
+        .post("/v1/payment_methods/{id}/attach", payment_methods::attach)
+        .post("/v1/payment_methods/{id}/detach", payment_methods::detach)
+        .post("/v1/payment_intents", payment_intents::create)
+        .get("/v1/payment_intents", payment_intents::list)
+        .get("/v1/payment_intents/{id}", payment_intents::retrieve)
+        .post("/v1/payment_intents/{id}", payment_intents::update)
+        .post("/v1/payment_intents/{id}/confirm", payment_intents::confirm)
+        .post("/v1/payment_intents/{id}/capture", payment_intents::capture)
+        .post("/v1/payment_intents/{id}/cancel", payment_intents::cancel)
+        .get("/v1/charges", charges::list)
+        .get("/v1/charges/{id}", charges::retrieve)
+        .post("/v1/refunds", refunds::create)
+        .get("/v1/refunds", refunds::list)
+        .get("/v1/refunds/{id}", refunds::retrieve)
+        .post("/v1/setup_intents", setup_intents::create)
+        .get("/v1/setup_intents", setup_intents::list)
+        .get("/v1/setup_intents/{id}", setup_intents::retrieve)
+        .post("/v1/setup_intents/{id}", setup_intents::update)
+        .post("/v1/setup_intents/{id}/confirm", setup_intents::confirm)
+        .post("/v1/setup_intents/{id}/cancel", setup_intents::cancel)
+        .get("/v1/events", events::list)
+        .get("/v1/events/{id}", events::retrieve)
+        .post("/v1/webhook_endpoints", webhooks::create)
+        .get("/v1/webhook_endpoints", webhooks::list)
+        .get("/v1/webhook_endpoints/{id}", webhooks::retrieve)
+        .post("/v1/webhook_endpoints/{id}", webhooks::update)
+        .delete("/v1/webhook_endpoints/{id}", webhooks::delete)
+}
+
+/// The account a secret key names: the key itself, once it looks like one.
+fn account(request: &Request) -> Result<String, Error> {
+    let creds = match auth::credentials(request) {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(errors::no_key()),
+        Err(_) => {
+            return Err(errors::bad_key(
+                request.header("authorization").unwrap_or(""),
+            ));
+        }
+    };
+    let key = creds.key();
+    if key.is_empty() {
+        return Err(errors::no_key());
+    }
+    let body = key
+        .strip_prefix("sk_test_")
+        .or_else(|| key.strip_prefix("rk_test_"));
+    match body {
+        Some(b)
+            if !b.is_empty()
+                && b.len() <= 200
+                && b.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') =>
+        {
+            Ok(key.to_owned())
+        }
+        _ => Err(errors::bad_key(key)),
+    }
+}
+
+fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
+    let account = account(&request)?;
+    let idempotency_key = match request.method {
+        Method::Post | Method::Delete => request
+            .header("idempotency-key")
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned),
+        _ => None,
+    };
+    wire::set_context(wire::Context {
+        account: account.clone(),
+        request_id: request_id.to_owned(),
+        idempotency_key: idempotency_key.clone(),
+    });
+    let Some(key) = idempotency_key else {
+        return Ok(router().route(request));
+    };
+    if key.len() > 255 {
+        return Err(errors::invalid(
+            "Idempotency-Key",
+            "Idempotency-Key header must be at most 255 characters long.",
+        ));
+    }
+    let replays = Replays::new(format!("acct/{account}/idem"));
+    let fp = fingerprint(&request);
+    match replays.lookup(&key, &fp)? {
+        Lookup::Replay(response) => Ok(response.with_header("idempotent-replayed", "true")),
+        Lookup::Mismatch => Err(Error::bad_request(format!(
+            "Keys for idempotent requests can only be used with the same parameters they were \
+             first used with. Try using a key other than '{key}' if you meant to execute a \
+             different request."
+        ))
+        .with_kind("idempotency_error")),
+        Lookup::Fresh => {
+            let response = router()
+                .route(request)
+                .with_header("idempotency-key", key.clone());
+            // Validation failures are not kept; card declines (402) are.
+            if !response.is_client_error() || response.status == 402 {
+                replays.save(&key, &fp, &response)?;
+            }
+            Ok(response)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,322 @@
+//! Per-request context and Stripe's wire conventions: the account a key
+//! names, per-account collections, parameters with unknown-key checks,
+//! metadata updates and list envelopes.
+
+use std::cell::RefCell;
+
+use serde_json::{Map, Value, json};
+use wt_sdk::{Collection, Error, ListPage, Page, Request, clock};
+
+use crate::errors;
+use crate::expand;
+
+thread_local! {
+    static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
+}
+
+/// What the current request is about.
+#[derive(Default, Clone)]
+pub struct Context {
+    /// The account the secret key names (the key itself).
+    pub account: String,
+    /// This request's `req_…` id.
+    pub request_id: String,
+    /// The `Idempotency-Key` the client sent.
+    pub idempotency_key: Option<String>,
+}
+
+pub fn set_context(ctx: Context) {
+    CONTEXT.with(|c| *c.borrow_mut() = ctx);
+}
+
+pub fn context() -> Context {
+    CONTEXT.with(|c| c.borrow().clone())
+}
+
+/// The current account's collection `name`.
+pub fn coll(name: &str) -> Collection<Value> {
+    let account = CONTEXT.with(|c| c.borrow().account.clone());
+    Collection::with_prefix(format!("acct/{account}/{name}"))
+}
+
+/// Twin time in seconds.
+pub fn now() -> u64 {
+    clock::now_secs()
+}
+
+/// A request's parameters (body for writes, query for reads). Handlers take
+/// what they know; [`Params::finish`] refuses whatever is left.
+pub struct Params {
+    map: Map<String, Value>,
+    /// `expand[]` paths.
+    pub expand: Vec<String>,
+}
+
+impl Params {
+    pub fn of(req: &Request) -> Result<Params, Error> {
+        let value = if matches!(req.method, wt_sdk::Method::Get | wt_sdk::Method::Delete) {
+            req.query_form()?
+        } else {
+            let mut v = req.body_value()?;
+            // Some clients put expand in the query of a POST.
+            if !req.query.is_empty()
+                && let (Value::Object(body), Value::Object(q)) = (&mut v, req.query_form()?)
+            {
+                for (k, val) in q {
+                    body.entry(k).or_insert(val);
+                }
+            }
+            v
+        };
+        let Value::Object(mut map) = value else {
+            return Err(Error::bad_request("The request body must be an object."));
+        };
+        let expand = match map.remove("expand") {
+            None => Vec::new(),
+            Some(Value::String(s)) if s.is_empty() => Vec::new(),
+            Some(Value::String(s)) => vec![s],
+            Some(Value::Array(items)) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+            Some(_) => return Err(errors::invalid("expand", "Invalid array")),
+        };
+        Ok(Params { map, expand })
+    }
+
+    /// The raw value, as sent (`""` means "unset").
+    pub fn take(&mut self, key: &str) -> Option<Value> {
+        self.map.remove(key)
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.map.contains_key(key)
+    }
+
+    /// A string; `None` when absent. `Some(None)` when sent empty (unset).
+    pub fn opt_string(&mut self, key: &str) -> Result<Option<Option<String>>, Error> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(Some(None)),
+            Some(Value::String(s)) => Ok(Some(Some(s))),
+            Some(Value::Number(n)) => Ok(Some(Some(n.to_string()))),
+            Some(Value::Bool(b)) => Ok(Some(Some(b.to_string()))),
+            Some(_) => Err(errors::invalid(key, &format!("Invalid string: {key}"))),
+        }
+    }
+
+    /// A non-empty string, or `None`.
+    pub fn string(&mut self, key: &str) -> Result<Option<String>, Error> {
+        Ok(self.opt_string(key)?.flatten())
+    }
+
+    pub fn required_string(&mut self, key: &str) -> Result<String, Error> {
+        self.string(key)?.ok_or_else(|| errors::missing(key))
+    }
+
+    pub fn int(&mut self, key: &str) -> Result<Option<i64>, Error> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => s
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| errors::invalid_integer(key, &s)),
+            Some(Value::Number(n)) => n
+                .as_i64()
+                .map(Some)
+                .ok_or_else(|| errors::invalid_integer(key, &n.to_string())),
+            Some(other) => Err(errors::invalid_integer(key, &other.to_string())),
+        }
+    }
+
+    pub fn bool(&mut self, key: &str) -> Result<Option<bool>, Error> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(b)),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => match s.as_str() {
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(errors::invalid_boolean(key, &s)),
+            },
+            Some(other) => Err(errors::invalid_boolean(key, &other.to_string())),
+        }
+    }
+
+    /// A list of strings (`k[]=a&k[]=b`, or one `k=a`).
+    pub fn strings(&mut self, key: &str) -> Result<Option<Vec<String>>, Error> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(Some(Vec::new())),
+            Some(Value::String(s)) => Ok(Some(vec![s])),
+            Some(Value::Array(items)) => Ok(Some(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        _ => Err(errors::invalid(key, "Invalid array")),
+                    })
+                    .collect::<Result<_, _>>()?,
+            )),
+            Some(_) => Err(errors::invalid(key, "Invalid array")),
+        }
+    }
+
+    /// A hash of sub-parameters, itself checked by the caller.
+    pub fn hash(&mut self, key: &str) -> Result<Option<Params>, Error> {
+        match self.take(key) {
+            None => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::Object(map)) => Ok(Some(Params {
+                map,
+                expand: Vec::new(),
+            })),
+            Some(_) => Err(errors::invalid(key, "Invalid hash")),
+        }
+    }
+
+    /// Takes the list parameters (`limit`, `starting_after`, `ending_before`).
+    pub fn page(&mut self, req: &Request) -> Result<Page, Error> {
+        for k in ["limit", "starting_after", "ending_before"] {
+            self.map.remove(k);
+        }
+        Page::from_query(req, 10, 100).map_err(|e| {
+            let param = e.param.clone();
+            match (param, e.message.starts_with("Invalid integer")) {
+                (Some(p), true) => e.with_code("parameter_invalid_integer").with_param(p),
+                _ => e,
+            }
+        })
+    }
+
+    /// Refuses any parameter nobody took (`prefix` names the hash).
+    pub fn finish(self) -> Result<Vec<String>, Error> {
+        self.finish_in("")
+    }
+
+    pub fn finish_in(self, prefix: &str) -> Result<Vec<String>, Error> {
+        if let Some(key) = self.map.keys().next() {
+            let name = if prefix.is_empty() {
+                key.clone()
+            } else {
+                format!("{prefix}[{key}]")
+            };
+            return Err(errors::unknown(&name));
+        }
+        Ok(self.expand)
+    }
+}
+
+/// Applies a `metadata` parameter to an object's metadata: `metadata=`
+/// clears it, `metadata[k]=` removes `k`, `metadata[k]=v` sets it.
+pub fn apply_metadata(target: &mut Value, param: Option<Value>) -> Result<(), Error> {
+    let Some(param) = param else { return Ok(()) };
+    if !target["metadata"].is_object() {
+        target["metadata"] = json!({});
+    }
+    match param {
+        Value::String(s) if s.is_empty() => target["metadata"] = json!({}),
+        Value::Object(entries) => {
+            let meta = target["metadata"].as_object_mut().expect("object");
+            for (k, v) in entries {
+                match v {
+                    Value::String(s) if s.is_empty() => {
+                        meta.remove(&k);
+                    }
+                    Value::String(s) => {
+                        meta.insert(k, Value::String(s));
+                    }
+                    Value::Number(_) | Value::Bool(_) => {
+                        meta.insert(k, Value::String(v.to_string()));
+                    }
+                    _ => return Err(errors::invalid(&format!("metadata[{k}]"), "Invalid string")),
+                }
+            }
+        }
+        _ => return Err(errors::invalid("metadata", "Invalid hash")),
+    }
+    Ok(())
+}
+
+/// Sets `field` from an optional string parameter (`""` → null).
+pub fn set_opt(target: &mut Value, field: &str, v: Option<Option<String>>) {
+    if let Some(v) = v {
+        target[field] = v.map_or(Value::Null, Value::String);
+    }
+}
+
+/// Stripe's list envelope, with `data.…` expansions applied to each item.
+pub fn list_body(url: &str, page: ListPage<Value>, expand: &[String]) -> Result<Value, Error> {
+    let mut data = page.items;
+    for item in &mut data {
+        expand::apply_list(item, expand)?;
+    }
+    Ok(json!({"object": "list", "data": data, "has_more": page.has_more, "url": url}))
+}
+
+/// Loads `id` from collection `name`, or 404 `No such {object}: '{id}'`.
+pub fn load(name: &str, object: &str, id: &str) -> Result<Value, Error> {
+    coll(name)
+        .get(id)?
+        .ok_or_else(|| Error::resource_missing(object, id))
+}
+
+/// Loads an object a parameter refers to: a missing one is a 400 naming the
+/// parameter, as Stripe does for references.
+pub fn load_ref(name: &str, object: &str, id: &str, param: &str) -> Result<Value, Error> {
+    coll(name).get(id)?.ok_or_else(|| {
+        let mut e = Error::resource_missing(object, id).with_param(param);
+        e.status = 400;
+        e
+    })
+}
+
+/// The `id` route parameter.
+pub fn id(req: &Request) -> &str {
+    req.param("id").unwrap_or_default()
+}
+
+/// A `created` list filter: an exact time, or a hash of `gt`/`gte`/`lt`/`lte`.
+#[derive(Default, Debug, Clone, PartialEq)]
+pub struct Created {
+    pub gt: Option<i64>,
+    pub gte: Option<i64>,
+    pub lt: Option<i64>,
+    pub lte: Option<i64>,
+}
+
+impl Created {
+    /// Whether `obj["created"]` passes the filter.
+    pub fn matches(&self, obj: &Value) -> bool {
+        let Some(t) = obj["created"].as_i64() else {
+            return self == &Created::default();
+        };
+        self.gt.is_none_or(|x| t > x)
+            && self.gte.is_none_or(|x| t >= x)
+            && self.lt.is_none_or(|x| t < x)
+            && self.lte.is_none_or(|x| t <= x)
+    }
+}
+
+impl Params {
+    /// Takes the `created` filter.
+    pub fn created(&mut self) -> Result<Created, Error> {
+        if self.map.get("created").is_some_and(Value::is_string) {
+            let at = self.int("created")?;
+            return Ok(Created {
+                gte: at,
+                lte: at,
+                ..Created::default()
+            });
+        }
+        let Some(mut h) = self.hash("created")? else {
+            return Ok(Created::default());
+        };
+        let (gt, gte) = (h.int("gt")?, h.int("gte")?);
+        let (lt, lte) = (h.int("lt")?, h.int("lte")?);
+        h.finish_in("created")?;
+        Ok(Created { gt, gte, lt, lte })
+    }
+}
