@@ -70,7 +70,7 @@ mod baseline {
         exports: { default: async },
     });
 
-    use wondertwin::twin::{clock, log, store, types};
+    use wondertwin::twin::{clock, log, outbound, store, types};
 
     pub struct State {
         wasi: WasiCtx,
@@ -125,6 +125,15 @@ mod baseline {
     }
     impl log::Host for State {
         fn log(&mut self, _level: log::Level, _message: String) {}
+    }
+    impl outbound::Host for State {
+        // `hello` sends nothing; the baseline only has to link.
+        fn enqueue(
+            &mut self,
+            _request: outbound::OutboundRequest,
+        ) -> Result<String, outbound::OutboundError> {
+            Err(outbound::OutboundError::Denied("baseline".into()))
+        }
     }
     impl types::Host for State {}
 

@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{self, clock, log, store};
+use crate::bindings::{self, clock, log, outbound, store};
 use crate::clock::TwinClock;
 use crate::limits::Limits;
 use crate::state::{Quota, SetError, Transaction};
@@ -32,6 +32,10 @@ pub struct InstanceState {
     /// The twin's stderr, where Rust prints a panic's message before the
     /// trap; it goes into the 500 body so the author sees why.
     pub(crate) stderr: MemoryOutputPipe,
+    /// Requests queued by this call, sent only once it commits.
+    pub(crate) outbox: Vec<(String, crate::outbound::OutboundRequest)>,
+    outbound: std::sync::Arc<crate::outbound::Outbound>,
+    policy: std::sync::Arc<crate::outbound::Policy>,
     /// The pooling slot this instance occupies, released with the store.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     wasi: WasiCtx,
@@ -44,6 +48,8 @@ impl InstanceState {
         txn: Transaction,
         clock: TwinClock,
         limits: &Limits,
+        outbound: std::sync::Arc<crate::outbound::Outbound>,
+        policy: std::sync::Arc<crate::outbound::Policy>,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
@@ -70,6 +76,9 @@ impl InstanceState {
             },
             ticks: 0,
             stderr,
+            outbox: Vec::new(),
+            outbound,
+            policy,
             slot: None,
             wasi,
             table: ResourceTable::new(),
@@ -222,6 +231,38 @@ impl log::Host for InstanceState {
             log::Level::Error => tracing::error!(target: "twin", twin, "{message}"),
         }
         Ok(())
+    }
+}
+
+impl outbound::Host for InstanceState {
+    fn enqueue(
+        &mut self,
+        request: outbound::OutboundRequest,
+    ) -> wasmtime::Result<Result<String, outbound::OutboundError>> {
+        if self.outbox.len() >= crate::outbound::MAX_PER_CALL {
+            return Ok(Err(outbound::OutboundError::TooMany(format!(
+                "one request may queue at most {} outbound requests",
+                crate::outbound::MAX_PER_CALL
+            ))));
+        }
+        let method = request.method.to_ascii_uppercase();
+        if let Err(refusal) = self.policy.check(&method, &request.url, &request.headers) {
+            return Ok(Err(match refusal {
+                crate::outbound::Refusal::Denied(why) => outbound::OutboundError::Denied(why),
+                crate::outbound::Refusal::Invalid(why) => outbound::OutboundError::Invalid(why),
+            }));
+        }
+        let id = self.outbound.next_id();
+        self.outbox.push((
+            id.clone(),
+            crate::outbound::OutboundRequest {
+                method,
+                url: request.url,
+                headers: request.headers,
+                body: request.body,
+            },
+        ));
+        Ok(Ok(id))
     }
 }
 

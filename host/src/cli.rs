@@ -83,7 +83,12 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn host(&self, limits: wt_host::Limits, state_dir: Option<PathBuf>) -> anyhow::Result<Host> {
+    fn host(
+        &self,
+        limits: wt_host::Limits,
+        state_dir: Option<PathBuf>,
+        allow_outbound: Vec<String>,
+    ) -> anyhow::Result<Host> {
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -92,6 +97,7 @@ impl EngineArgs {
         Ok(Host::builder()
             .cache_dir(cache_dir)
             .state_dir(state_dir)
+            .allow_outbound(allow_outbound)
             .limits(limits)
             .build()?)
     }
@@ -128,6 +134,9 @@ struct RunArgs {
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     max_state: usize,
+    /// Let twins send webhooks to this host (or host:port) beside loopback. Repeatable.
+    #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
+    allow_outbound: Vec<String>,
     /// Requests kept in each twin's journal (/_wt/twins/NAME/requests); 0 turns it off.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     journal_size: usize,
@@ -184,7 +193,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         journal_capacity: args.journal_size,
         ..wt_host::Limits::default()
     };
-    let host = args.engine.host(limits, args.state_dir.clone())?;
+    let host = args
+        .engine
+        .host(limits, args.state_dir.clone(), args.allow_outbound.clone())?;
     let mut loaded = Vec::new();
     for spec in &args.twins {
         let (name, path) = match spec.split_once('=') {
@@ -251,7 +262,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let host = args.engine.host(wt_host::Limits::default(), None)?;
+    let host = args
+        .engine
+        .host(wt_host::Limits::default(), None, Vec::new())?;
     let info = host.add_twin_file(&args.file).await.map_err(load_error)?;
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())

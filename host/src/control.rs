@@ -73,6 +73,30 @@ pub(crate) async fn control(
             },
             None => unknown_twin(ctx, name),
         },
+        (&Method::GET, ["twins", name, "outbound"]) => match ctx.host.twin(name) {
+            Some(twin) => json_response(
+                StatusCode::OK,
+                &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
+            ),
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::POST, ["twins", name, "outbound", "flush"]) => match ctx.host.twin(name) {
+            Some(twin) => {
+                twin.outbound().flush().await;
+                json_response(
+                    StatusCode::OK,
+                    &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
+                )
+            }
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::DELETE, ["twins", name, "outbound"]) => match ctx.host.twin(name) {
+            Some(twin) => {
+                twin.outbound().clear().await;
+                json_response(StatusCode::OK, &json!({ "cleared": name }))
+            }
+            None => unknown_twin(ctx, name),
+        },
         (&Method::GET, ["clock"]) => clock_json(ctx),
         (&Method::POST, ["clock", "advance"]) => advance_clock(ctx, body),
         (&Method::POST, ["clock", "freeze"]) => {
@@ -87,7 +111,12 @@ pub(crate) async fn control(
             _,
             ["health" | "twins" | "reset" | "clock"]
             | ["clock", "advance" | "freeze" | "unfreeze"]
-            | ["twins", _, "reset" | "state" | "requests" | "faults"]
+            | [
+                "twins",
+                _,
+                "reset" | "state" | "requests" | "faults" | "outbound",
+            ]
+            | ["twins", _, "outbound", "flush"]
             | ["twins", _, "faults", _],
         ) => error_response(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -33,6 +33,7 @@ mod exchange;
 mod faults;
 mod journal;
 mod limits;
+mod outbound;
 mod server;
 mod state;
 mod twin;
@@ -76,6 +77,7 @@ pub struct HostBuilder {
     limits: Limits,
     cache_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
+    allow_outbound: Vec<String>,
 }
 
 impl Default for HostBuilder {
@@ -84,6 +86,7 @@ impl Default for HostBuilder {
             limits: Limits::default(),
             cache_dir: ArtifactCache::default_dir(),
             state_dir: None,
+            allow_outbound: Vec::new(),
         }
     }
 }
@@ -103,6 +106,13 @@ impl HostBuilder {
         self
     }
 
+    /// Destinations twins may send requests to beside loopback: hosts
+    /// (`hooks.example.test`) or `host:port` pairs.
+    pub fn allow_outbound(mut self, destinations: Vec<String>) -> Self {
+        self.allow_outbound = destinations;
+        self
+    }
+
     /// Resource limits for every twin.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -119,6 +129,13 @@ impl HostBuilder {
                 linker,
                 cache: ArtifactCache::new(self.cache_dir),
                 state_dir: self.state_dir,
+                http: reqwest::Client::builder()
+                    .user_agent(concat!("wt-host/", env!("CARGO_PKG_VERSION")))
+                    .build()
+                    .map_err(|e| Error::Engine(format!("HTTP client: {e}")))?,
+                policy: Arc::new(outbound::Policy {
+                    allowed: self.allow_outbound,
+                }),
                 limits: self.limits,
                 clock: TwinClock::default(),
                 twins: RwLock::new(BTreeMap::new()),
@@ -138,6 +155,8 @@ struct HostInner {
     linker: Linker<InstanceState>,
     cache: ArtifactCache,
     state_dir: Option<PathBuf>,
+    http: reqwest::Client,
+    policy: Arc<outbound::Policy>,
     limits: Limits,
     clock: TwinClock,
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
@@ -215,6 +234,8 @@ impl Host {
                 cache: &inner.cache,
                 limits: &inner.limits,
                 clock: inner.clock.clone(),
+                http: inner.http.clone(),
+                policy: inner.policy.clone(),
                 name,
                 source_name: source_name.clone(),
             },

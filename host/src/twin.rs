@@ -17,6 +17,7 @@ use crate::engine::{EPOCH_TICK, Runtime};
 use crate::faults::Faults;
 use crate::journal::Journal;
 use crate::limits::Limits;
+use crate::outbound::{Outbound, Policy};
 use crate::state::{StorageError, TwinState};
 
 /// The world's version, as twins and `wt-host version` report it.
@@ -121,6 +122,9 @@ pub struct Twin {
     queued: AtomicUsize,
     journal: Journal,
     faults: Faults,
+    outbound: Arc<Outbound>,
+    policy: Arc<Policy>,
+    http: reqwest::Client,
 }
 
 /// One place in a twin's bounded queue, given back on drop.
@@ -191,6 +195,8 @@ pub(crate) struct LoadRequest<'a> {
     pub cache: &'a ArtifactCache,
     pub limits: &'a Limits,
     pub clock: TwinClock,
+    pub http: reqwest::Client,
+    pub policy: Arc<Policy>,
     /// Serve under this name instead of the one `describe` gives.
     pub name: Option<String>,
     /// A file path or `<bytes>`, for messages.
@@ -248,6 +254,9 @@ impl Twin {
             queued: AtomicUsize::new(0),
             journal: Journal::new(req.limits.journal_capacity),
             faults: Faults::new(),
+            outbound: Arc::new(Outbound::new("(loading)", req.http.clone())),
+            policy: req.policy.clone(),
+            http: req.http.clone(),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -258,6 +267,7 @@ impl Twin {
             return Err(LoadError::BadName { source_name, name });
         }
         twin.name = Arc::from(name.as_str());
+        twin.outbound = Arc::new(Outbound::new(&name, twin.http.clone()));
         twin.info.name = name;
         twin.info.described_name = described.name;
         twin.info.version = described.version;
@@ -299,6 +309,10 @@ impl Twin {
         &self.faults
     }
 
+    pub fn outbound(&self) -> &Outbound {
+        &self.outbound
+    }
+
     fn storage_error(&self, err: &StorageError) -> CallError {
         CallError::Storage {
             twin: self.name.to_string(),
@@ -312,6 +326,7 @@ impl Twin {
         let _turn = self.gate.lock().await;
         self.journal.clear();
         self.faults.clear();
+        self.outbound.clear().await;
         self.state.clear().map_err(|err| self.storage_error(&err))
     }
 
@@ -366,13 +381,21 @@ impl Twin {
         match result {
             // The response leaves only once its writes are committed (on
             // disk, for durable state).
-            Ok(response) => match store.into_data().txn.commit() {
-                Ok(()) => Ok(response),
-                Err(err) => Err(CallError::Storage {
-                    twin: self.name.to_string(),
-                    message: err.to_string(),
-                }),
-            },
+            Ok(response) => {
+                let data = store.into_data();
+                let outbox = data.outbox;
+                match data.txn.commit() {
+                    Ok(()) => {
+                        // Only now, with the writes durable, do webhooks go out.
+                        self.outbound.send(outbox);
+                        Ok(response)
+                    }
+                    Err(err) => Err(CallError::Storage {
+                        twin: self.name.to_string(),
+                        message: err.to_string(),
+                    }),
+                }
+            }
             // Dropping the store drops the transaction: nothing commits.
             Err(err) => Err(self.classify(err, &store)),
         }
@@ -384,6 +407,8 @@ impl Twin {
             self.state.begin(),
             self.clock.clone(),
             &self.limits,
+            self.outbound.clone(),
+            self.policy.clone(),
         );
         let mut store = Store::new(self.runtime.engine(), data);
         store.limiter(|data| &mut data.limiter);

@@ -35,6 +35,36 @@ pub fn random_base62(len: usize) -> String {
     s
 }
 
+/// A random (version 4) UUID in its canonical lower-case form,
+/// `xxxxxxxx-xxxx-4xxx-yxxx-xxxxxxxxxxxx` with `y` one of `8`, `9`, `a`, `b`:
+/// the ids of APIs such as Resend, SendGrid or Supabase.
+pub fn uuid_v4() -> String {
+    let mut bytes = [0u8; 16];
+    fill(&mut bytes);
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let mut out = String::with_capacity(36);
+    for (i, b) in bytes.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
+    }
+    out
+}
+
+/// Whether `s` is a UUID in canonical form (any version, either case).
+pub fn is_uuid(s: &str) -> bool {
+    s.len() == 36
+        && s.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
 fn push_random(out: &mut String, len: usize) {
     let mut buf = [0u8; 64];
     let mut remaining = len;
@@ -70,6 +100,22 @@ mod tests {
         assert_eq!(new_with_len("", 7).len(), 7);
         assert_eq!(random_base62(200).len(), 200);
         assert_eq!(new_with_len("p", 0), "p_");
+    }
+
+    #[test]
+    fn uuid_v4_shape_version_and_variant() {
+        let ids: HashSet<String> = (0..1000).map(|_| uuid_v4()).collect();
+        assert_eq!(ids.len(), 1000);
+        for id in &ids {
+            assert!(is_uuid(id), "{id}");
+            assert_eq!(id.as_bytes()[14], b'4');
+            assert!(matches!(id.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
+            assert_eq!(id.to_lowercase(), *id);
+        }
+        assert!(is_uuid("4EF9A417-02E9-4D39-AD75-9611E0FCC33C"));
+        assert!(!is_uuid("4ef9a417-02e9-4d39-ad75-9611e0fcc33"));
+        assert!(!is_uuid("4ef9a417x02e9-4d39-ad75-9611e0fcc33c"));
+        assert!(!is_uuid("4ef9a417-02e9-4d39-ad75-9611e0fcc33g"));
     }
 
     #[test]

@@ -50,14 +50,17 @@ extern crate self as wt_sdk;
 
 pub mod auth;
 pub mod clock;
+pub mod datetime;
 pub mod error;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
 pub mod log;
+pub mod outbound;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod signature;
 pub mod store;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]

@@ -7,12 +7,27 @@
 //! rest of the sdk identical on both targets.
 
 use crate::log::Level;
+use crate::outbound::{OutboundError, OutboundRequest};
 use crate::store::{Entry, StoreError};
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{Entry, Level, StoreError};
-    use crate::__bindings::wondertwin::twin::{clock, log, store};
+    use super::{Entry, Level, OutboundError, OutboundRequest, StoreError};
+    use crate::__bindings::wondertwin::twin::{clock, log, outbound, store};
+
+    pub(crate) fn outbound_enqueue(request: OutboundRequest) -> Result<String, OutboundError> {
+        outbound::enqueue(&outbound::OutboundRequest {
+            method: request.method,
+            url: request.url,
+            headers: request.headers,
+            body: request.body,
+        })
+        .map_err(|e| match e {
+            outbound::OutboundError::Denied(m) => OutboundError::Denied(m),
+            outbound::OutboundError::Invalid(m) => OutboundError::Invalid(m),
+            outbound::OutboundError::TooMany(m) => OutboundError::TooMany(m),
+        })
+    }
 
     pub(crate) fn store_get(key: &str) -> Option<Vec<u8>> {
         store::get(key)
@@ -66,7 +81,7 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod imp {
-    use super::{Entry, Level, StoreError};
+    use super::{Entry, Level, OutboundError, OutboundRequest, StoreError};
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     use std::ops::Bound;
@@ -84,6 +99,23 @@ pub(crate) mod imp {
         /// `Some` freezes twin time at that instant.
         pub(crate) now: Option<u64>,
         pub(crate) logs: Vec<(Level, String)>,
+        /// Requests queued with `outbound::enqueue`, as the host would send them.
+        pub(crate) outbox: Vec<OutboundRequest>,
+    }
+
+    pub(crate) fn outbound_enqueue(request: OutboundRequest) -> Result<String, OutboundError> {
+        // The host's policy, reduced to what a unit test can check: an
+        // absolute http URL (the host also limits destinations).
+        if !request.url.starts_with("http://") {
+            return Err(OutboundError::Invalid(format!(
+                "{:?} is not an absolute http:// URL",
+                request.url
+            )));
+        }
+        with(|n| {
+            n.outbox.push(request);
+            Ok(format!("dlv_{}", n.outbox.len()))
+        })
     }
 
     thread_local! {

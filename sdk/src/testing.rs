@@ -71,11 +71,15 @@ pub fn call<T: Twin>(request: Request) -> Response {
 
 /// Like [`call`] but reports a panic as [`Trap`] (after rolling back).
 pub fn try_call<T: Twin>(request: Request) -> Result<Response, Trap> {
-    let snapshot = with(|n| n.store.clone());
+    let (snapshot, queued) = with(|n| (n.store.clone(), n.outbox.len()));
     match catch_unwind(AssertUnwindSafe(|| T::handle(request))) {
         Ok(response) => Ok(response),
         Err(payload) => {
-            with(|n| n.store = snapshot);
+            // As on the host: a trap commits no writes and sends nothing.
+            with(|n| {
+                n.store = snapshot;
+                n.outbox.truncate(queued);
+            });
             let message = payload
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_owned())
@@ -84,6 +88,16 @@ pub fn try_call<T: Twin>(request: Request) -> Result<Response, Trap> {
             Err(Trap { message })
         }
     }
+}
+
+/// Requests queued with [`crate::outbound::enqueue`] by calls that returned.
+pub fn outbox() -> Vec<crate::outbound::OutboundRequest> {
+    with(|n| n.outbox.clone())
+}
+
+/// Like [`outbox`], emptying it.
+pub fn take_outbox() -> Vec<crate::outbound::OutboundRequest> {
+    with(|n| std::mem::take(&mut n.outbox))
 }
 
 /// Every committed key, in order.

@@ -378,3 +378,85 @@ def test_webhook_endpoints(client):
     assert client.v1.webhook_endpoints.delete(we.id).deleted is True
     with pytest.raises(stripe.InvalidRequestError):
         client.v1.webhook_endpoints.retrieve(we.id)
+
+
+# --- webhooks delivered through the host's outbound queue ---------------------
+
+class _Hooks:
+    """A webhook receiver on loopback that keeps (headers, body) per delivery."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                # Header names are case-insensitive; keep them lower-case.
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                received.append((headers, body.decode()))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def hooks():
+    receiver = _Hooks()
+    yield receiver
+    receiver.close()
+
+
+def _flush(wt):
+    return wt.control("POST", "twins/stripe/outbound/flush")["deliveries"]
+
+
+def test_events_are_delivered_signed_and_verify_with_the_sdk(client, wt, hooks):
+    we = client.v1.webhook_endpoints.create({"url": hooks.url, "enabled_events": ["customer.created"]})
+    customer = client.v1.customers.create({"email": "hook@example.com"})
+    client.v1.products.create({"name": "not subscribed"})  # product.created: not sent
+    _flush(wt)
+    assert len(hooks.received) == 1
+    headers, payload = hooks.received[0]
+    event = stripe.Webhook.construct_event(payload, headers["stripe-signature"], we.secret)
+    assert event.type == "customer.created"
+    assert event.data.object.id == customer.id
+    assert event.pending_webhooks == 1
+    # A wrong secret does not verify.
+    with pytest.raises(stripe.SignatureVerificationError):
+        stripe.Webhook.construct_event(payload, headers["stripe-signature"], "whsec_wrong")
+
+
+def test_signatures_use_real_time_even_when_twin_time_moves(client, wt, hooks):
+    we = client.v1.webhook_endpoints.create({"url": hooks.url, "enabled_events": ["*"]})
+    wt.control("POST", "clock/advance", {"by": "2d"})
+    try:
+        client.v1.customers.create({"name": "later"})
+        _flush(wt)
+    finally:
+        wt.control("POST", "clock/advance", {"to": int(__import__("time").time() * 1000)})
+    headers, payload = hooks.received[-1]
+    # The SDK's default tolerance is 300 s of real time.
+    event = stripe.Webhook.construct_event(payload, headers["stripe-signature"], we.secret)
+    assert event.type == "customer.created"
+
+
+def test_failed_requests_and_other_accounts_send_nothing(client, wt, hooks):
+    client.v1.webhook_endpoints.create({"url": hooks.url, "enabled_events": ["*"]})
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.customers.create({"bogus_param": "x"})
+    other = stripe.StripeClient(new_key(), base_addresses={"api": wt.base_url("stripe")})
+    other.v1.customers.create({"name": "other account"})
+    _flush(wt)
+    assert hooks.received == []

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
 use crate::wire::{self, Params, coll, context, list_body, load, now};
-use crate::{API_VERSION, expand};
+use crate::{API_VERSION, expand, webhooks};
 
 /// Records `type` about `object` (a snapshot of it now).
 pub fn record(kind: &str, object: &Value) -> Result<(), Error> {
@@ -19,13 +19,16 @@ pub fn record_with(kind: &str, object: &Value, previous: Option<Value>) -> Resul
     if let Some(previous) = previous {
         data["previous_attributes"] = previous;
     }
+    let subscribers = webhooks::subscribers(kind)?;
     let event = json!({
         "id": id, "object": "event", "api_version": API_VERSION, "created": now(),
-        "data": data, "livemode": false, "pending_webhooks": 0,
+        "data": data, "livemode": false, "pending_webhooks": subscribers.len(),
         "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
         "type": kind,
     });
-    coll("events").insert(&id, &event)
+    coll("events").insert(&id, &event)?;
+    webhooks::deliver(&subscribers, &event.to_string());
+    Ok(())
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

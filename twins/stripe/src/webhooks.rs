@@ -1,12 +1,22 @@
-//! Webhook endpoints (delivery is not implemented: events are only recorded).
+//! Webhook endpoints, and delivering events to them: each event goes to the
+//! account's enabled endpoints whose `enabled_events` match, through the
+//! host's outbound queue (sent after the request commits, retried, logged),
+//! signed as Stripe signs: `Stripe-Signature: t=<wall secs>,v1=<hex HMAC>`.
 
 use serde_json::{Value, json};
-use wt_sdk::{Error, Request, Response, ids};
+use wt_sdk::outbound::{self, OutboundRequest};
+use wt_sdk::signature::{hex, hmac_sha256};
+use wt_sdk::{Error, Page, Request, Response, clock, ids, log};
 
 use crate::wire::{self, Params, apply_metadata, coll, list_body, load, now, set_opt};
 use crate::{errors, expand};
 
 const COLL: &str = "webhook_endpoints";
+/// Signing secrets, kept apart from the endpoint objects because Stripe
+/// shows a secret only once, on create.
+const SECRETS: &str = "webhook_secrets";
+/// Stripe allows 16 endpoints per account; this bounds the scan.
+const MAX_ENDPOINTS: u32 = 100;
 
 fn enabled_events(p: &mut Params) -> Result<Option<Vec<String>>, Error> {
     let events = p.strings("enabled_events")?;
@@ -36,7 +46,9 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     set_opt(&mut we, "description", description);
     apply_metadata(&mut we, metadata)?;
     coll(COLL).insert(&id, &we)?;
-    we["secret"] = Value::String(format!("whsec_{}", ids::random_base62(32)));
+    let secret = format!("whsec_{}", ids::random_base62(32));
+    coll(SECRETS).insert(&id, &json!({ "secret": secret }))?;
+    we["secret"] = Value::String(secret);
     expand::apply(&mut we, &expand)?;
     Ok(Response::ok(&we))
 }
@@ -75,6 +87,7 @@ pub fn delete(req: &Request) -> Result<Response, Error> {
     coll(COLL)
         .remove(id)?
         .ok_or_else(|| Error::resource_missing("webhook_endpoint", id))?;
+    coll(SECRETS).remove(id)?;
     Ok(Response::ok(
         &json!({"id": id, "object": "webhook_endpoint", "deleted": true}),
     ))
@@ -90,4 +103,75 @@ pub fn list(req: &Request) -> Result<Response, Error> {
         found,
         &expand,
     )?))
+}
+
+/// The account's enabled endpoints that want `kind`, with their secrets.
+pub fn subscribers(kind: &str) -> Result<Vec<(String, String)>, Error> {
+    let endpoints = coll(COLL).list(&Page::first(MAX_ENDPOINTS), false)?;
+    let mut out = Vec::new();
+    for we in endpoints.items {
+        let wants = we["enabled_events"]
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| e == "*" || e == kind));
+        if we["status"] != "enabled" || !wants {
+            continue;
+        }
+        let (Some(id), Some(url)) = (we["id"].as_str(), we["url"].as_str()) else {
+            continue;
+        };
+        if let Some(secret) = coll(SECRETS).get(id)? {
+            let secret = secret["secret"].as_str().unwrap_or_default().to_owned();
+            out.push((url.to_owned(), secret));
+        }
+    }
+    Ok(out)
+}
+
+/// `t=<secs>,v1=<hex HMAC-SHA256(secret, "<secs>.<payload>")>`, as
+/// `stripe.Webhook.construct_event` verifies it. Real wall time, not twin
+/// time: SDKs refuse signatures more than five minutes off their own clock.
+pub fn signature_header(secret: &str, payload: &str, wall_secs: u64) -> String {
+    let mac = hmac_sha256(
+        secret.as_bytes(),
+        format!("{wall_secs}.{payload}").as_bytes(),
+    );
+    format!("t={wall_secs},v1={}", hex(&mac))
+}
+
+/// Queues one signed delivery of `payload` per subscriber. A refused
+/// destination is logged, not an error: a bad endpoint never fails the API
+/// call that caused the event, as on Stripe.
+pub fn deliver(subscribers: &[(String, String)], payload: &str) {
+    let wall_secs = clock::wall_millis() / 1000;
+    for (url, secret) in subscribers {
+        let request = OutboundRequest::post(url.clone())
+            .with_header("content-type", "application/json; charset=utf-8")
+            .with_header(
+                "user-agent",
+                "Stripe/1.0 (+https://stripe.com/docs/webhooks)",
+            )
+            .with_header(
+                "stripe-signature",
+                signature_header(secret, payload, wall_secs),
+            )
+            .with_body(payload.as_bytes().to_vec());
+        if let Err(err) = outbound::enqueue(request) {
+            log::warn(format!("webhook to {url} not sent: {err}"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signature_is_hmac_of_timestamp_dot_payload() {
+        let header = signature_header("whsec_test", "{\"id\":\"evt_1\"}", 1_700_000_000);
+        let expected = hex(&hmac_sha256(
+            b"whsec_test",
+            b"1700000000.{\"id\":\"evt_1\"}",
+        ));
+        assert_eq!(header, format!("t=1700000000,v1={expected}"));
+    }
 }
