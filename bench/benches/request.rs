@@ -11,12 +11,12 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 
-fn hello_wasm() -> PathBuf {
+fn twin_wasm(name: &str) -> PathBuf {
     let dir = std::env::var_os("WT_TWINS_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/twins"),
         PathBuf::from,
     );
-    let path = dir.join("hello.wasm");
+    let path = dir.join(format!("{name}.wasm"));
     assert!(
         path.is_file(),
         "{} is missing: run `cargo xtask build-twins` first",
@@ -33,7 +33,7 @@ fn wt_in_process(c: &mut Criterion) {
         .unwrap();
     let host = rt.block_on(async {
         let host = wt_host::Host::builder().cache_dir(None).build().unwrap();
-        host.add_twin_file(hello_wasm()).await.unwrap();
+        host.add_twin_file(twin_wasm("hello")).await.unwrap();
         host
     });
     let mut group = c.benchmark_group("in_process");
@@ -183,7 +183,7 @@ fn bare_wasmtime(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
-    let bare = baseline::Bare::new(&std::fs::read(hello_wasm()).unwrap());
+    let bare = baseline::Bare::new(&std::fs::read(twin_wasm("hello")).unwrap());
     let mut group = c.benchmark_group("baseline");
     group.bench_function("wasmtime/hello GET /", |b| {
         b.to_async(&rt).iter(|| async {
@@ -193,5 +193,61 @@ fn bare_wasmtime(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, wt_in_process, bare_wasmtime);
+/// The Stripe twin in-process: a retrieve and a create, with the auth,
+/// idempotency-key and store work every real SDK call pays for.
+fn stripe_in_process(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let key = "Bearer sk_test_bench";
+    let (host, id) = rt.block_on(async {
+        let host = wt_host::Host::builder().cache_dir(None).build().unwrap();
+        host.add_twin_file(twin_wasm("stripe")).await.unwrap();
+        let create = http::Request::post("/v1/customers")
+            .header("authorization", key)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Bytes::from_static(b"email=bench%40example.com&name=Bench"))
+            .unwrap();
+        let created = host.handle("stripe", create).await.unwrap();
+        assert_eq!(created.status(), 200);
+        let body = String::from_utf8_lossy(created.body()).into_owned();
+        let id = body
+            .split("\"id\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap()
+            .to_owned();
+        (host, id)
+    });
+    let mut group = c.benchmark_group("stripe_in_process");
+    let path = format!("/v1/customers/{id}");
+    group.bench_function("GET /v1/customers/{id}", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = http::Request::get(path.as_str())
+                .header("authorization", key)
+                .body(Bytes::new())
+                .unwrap();
+            assert_eq!(host.handle("stripe", request).await.unwrap().status(), 200);
+        });
+    });
+    // The SDK sends a fresh idempotency key with every POST.
+    let next_key = std::sync::atomic::AtomicU64::new(0);
+    group.bench_function("POST /v1/customers", |b| {
+        b.to_async(&rt).iter(|| async {
+            let n = next_key.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let request = http::Request::post("/v1/customers")
+                .header("authorization", key)
+                .header("idempotency-key", format!("bench-{n}"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Bytes::from_static(b"email=bench%40example.com&metadata[plan]=pro"))
+                .unwrap();
+            assert_eq!(host.handle("stripe", request).await.unwrap().status(), 200);
+        });
+    });
+    group.finish();
+}
+
+criterion_group!(benches, wt_in_process, bare_wasmtime, stripe_in_process);
 criterion_main!(benches);

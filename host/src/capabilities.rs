@@ -68,6 +68,7 @@ impl InstanceState {
             limiter: Limiter {
                 max_memory_bytes: limits.max_memory_bytes,
                 denied_memory_growth: None,
+                peak_memory: 0,
             },
             max_value_bytes: limits.max_value_bytes,
             quota: Quota {
@@ -107,6 +108,8 @@ pub struct Limiter {
     max_memory_bytes: usize,
     /// The size a refused `memory.grow` asked for.
     pub(crate) denied_memory_growth: Option<usize>,
+    /// The largest memory this instance was allowed to grow to.
+    pub(crate) peak_memory: usize,
 }
 
 /// Table elements (function references) one instance may hold: far above
@@ -124,6 +127,7 @@ impl ResourceLimiter for Limiter {
             self.denied_memory_growth = Some(desired);
             return Ok(false);
         }
+        self.peak_memory = self.peak_memory.max(desired);
         Ok(true)
     }
 

@@ -30,6 +30,16 @@ pub(crate) async fn control(
     match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["health"]) => health(ctx).await,
         (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
+        (&Method::GET, ["metrics"]) => {
+            let twins = ctx.host.all_twins();
+            let text = crate::metrics::render(twins.iter().map(|t| (t.name(), t.metrics())));
+            let mut response = http::Response::new(Bytes::from(text));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
         (&Method::POST, ["reset"]) => match ctx.host.reset_all().await {
             Ok(()) => json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() })),
             Err(err) => host_error(&err),
@@ -109,7 +119,7 @@ pub(crate) async fn control(
         }
         (
             _,
-            ["health" | "twins" | "reset" | "clock"]
+            ["health" | "twins" | "reset" | "clock" | "metrics"]
             | ["clock", "advance" | "freeze" | "unfreeze"]
             | [
                 "twins",

@@ -33,6 +33,7 @@ mod exchange;
 mod faults;
 mod journal;
 mod limits;
+mod metrics;
 mod outbound;
 mod server;
 mod state;
@@ -409,24 +410,44 @@ pub(crate) async fn call_twin(
             return Answer::Drop;
         }
     }
-    let response = match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
-        Some((id, (status, body, is_json))) => exchange::fault_response(id, status, body, is_json),
+    let (response, ending) = match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
+        Some((id, (status, body, is_json))) => (
+            exchange::fault_response(id, status, body, is_json),
+            metrics::Ending::Answered(status),
+        ),
         None => twin_response(twin, &request).await,
     };
+    twin.metrics()
+        .record(ending, response.status().as_u16(), started.elapsed());
     if twin.journal().is_enabled() {
         record(twin, request, &response, started);
     }
     Answer::Response(response)
 }
 
-async fn twin_response(twin: &Twin, request: &bindings::types::Request) -> http::Response<Bytes> {
+async fn twin_response(
+    twin: &Twin,
+    request: &bindings::types::Request,
+) -> (http::Response<Bytes>, metrics::Ending) {
     match twin.call(request).await {
         Ok(response) => {
-            exchange::from_twin_response(twin.name(), response, twin.limits().max_response_body)
+            let status = response.status;
+            let response = exchange::from_twin_response(
+                twin.name(),
+                response,
+                twin.limits().max_response_body,
+            );
+            (response, metrics::Ending::Answered(status))
         }
         Err(err) => {
             tracing::warn!(twin = twin.name(), error = %err, "request failed");
-            exchange::call_error_response(&err)
+            let ending = match err {
+                twin::CallError::Deadline { .. } => metrics::Ending::Deadline,
+                twin::CallError::Memory { .. } => metrics::Ending::Memory,
+                twin::CallError::Busy { .. } => metrics::Ending::Busy,
+                _ => metrics::Ending::Trap,
+            };
+            (exchange::call_error_response(&err), ending)
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::engine::{EPOCH_TICK, Runtime};
 use crate::faults::Faults;
 use crate::journal::Journal;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::outbound::{Outbound, Policy};
 use crate::state::{StorageError, TwinState};
 
@@ -125,6 +126,7 @@ pub struct Twin {
     outbound: Arc<Outbound>,
     policy: Arc<Policy>,
     http: reqwest::Client,
+    metrics: Metrics,
 }
 
 /// One place in a twin's bounded queue, given back on drop.
@@ -257,6 +259,7 @@ impl Twin {
             outbound: Arc::new(Outbound::new("(loading)", req.http.clone())),
             policy: req.policy.clone(),
             http: req.http.clone(),
+            metrics: Metrics::default(),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -311,6 +314,10 @@ impl Twin {
 
     pub fn outbound(&self) -> &Outbound {
         &self.outbound
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     fn storage_error(&self, err: &StorageError) -> CallError {
@@ -383,6 +390,7 @@ impl Twin {
             // disk, for durable state).
             Ok(response) => {
                 let data = store.into_data();
+                self.metrics.saw_memory(data.limiter.peak_memory as u64);
                 let outbox = data.outbox;
                 match data.txn.commit() {
                     Ok(()) => {

@@ -472,3 +472,43 @@ async fn cli_verbs_drive_a_running_host() {
     assert_ne!(code, Some(0));
     assert!(err.contains("no wt-host answering"), "{err}");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_errors_traps_and_latency() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    for path in ["/", "/counter", "/nope", "/trap"] {
+        client.get(format!("{base}{path}")).send().await.unwrap();
+    }
+    let response = client
+        .get(format!("{}/_wt/metrics", host.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for line in [
+        "wt_requests_total{twin=\"hello\",class=\"2xx\"} 2",
+        "wt_requests_total{twin=\"hello\",class=\"4xx\"} 1",
+        "wt_requests_total{twin=\"hello\",class=\"5xx\"} 1",
+        "wt_traps_total{twin=\"hello\"} 1",
+        "wt_request_duration_seconds_count{twin=\"hello\"} 4",
+        "# TYPE wt_request_duration_seconds histogram",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    let peak = text
+        .lines()
+        .find_map(|l| l.strip_prefix("wt_instance_memory_peak_bytes{twin=\"hello\"} "))
+        .unwrap();
+    assert!(peak.parse::<u64>().unwrap() > 0, "{peak}");
+}
