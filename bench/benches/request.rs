@@ -241,7 +241,9 @@ fn stripe_in_process(c: &mut Criterion) {
                 .header("authorization", key)
                 .header("idempotency-key", format!("bench-{n}"))
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(Bytes::from_static(b"email=bench%40example.com&metadata[plan]=pro"))
+                .body(Bytes::from_static(
+                    b"email=bench%40example.com&metadata[plan]=pro",
+                ))
                 .unwrap();
             assert_eq!(host.handle("stripe", request).await.unwrap().status(), 200);
         });

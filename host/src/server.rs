@@ -324,9 +324,18 @@ struct DroppedByFault;
 
 async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
-    let target = match &ctx.route {
-        Route::Twin(twin) => Target::Twin(twin.clone(), parts.uri.path().to_owned()),
-        Route::Shared => route_shared(ctx, &parts),
+    let (parts, target) = match &ctx.route {
+        Route::Twin(twin) => match admin_alias(twin.name(), &parts) {
+            Some(aliased) => (aliased, Target::Control),
+            None => {
+                let path = parts.uri.path().to_owned();
+                (parts, Target::Twin(twin.clone(), path))
+            }
+        },
+        Route::Shared => {
+            let target = route_shared(ctx, &parts);
+            (parts, target)
+        }
     };
     if let Target::Answer(response) = target {
         return Answer::Response(response);
@@ -340,6 +349,37 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         Target::Control => Answer::Response(control::control(ctx, &parts, &body).await),
         Target::Answer(response) => Answer::Response(response),
     }
+}
+
+/// WonderTwin served its control plane at `/admin/*` on each twin's own
+/// port; those paths keep working there, as aliases of `/_wt/` for that twin.
+fn admin_alias(twin: &str, parts: &http::request::Parts) -> Option<http::request::Parts> {
+    let rest = parts
+        .uri
+        .path()
+        .strip_prefix("/admin/")?
+        .trim_end_matches('/');
+    let target = match rest {
+        "health" => "health".to_owned(),
+        "reset" => format!("twins/{twin}/reset"),
+        "state" => format!("twins/{twin}/state"),
+        "requests" => format!("twins/{twin}/requests"),
+        "faults" | "fault" => format!("twins/{twin}/faults"),
+        "webhooks" => format!("twins/{twin}/outbound"),
+        "webhooks/flush" => format!("twins/{twin}/outbound/flush"),
+        "time" => "clock".to_owned(),
+        "time/advance" => "clock/advance".to_owned(),
+        "time/freeze" => "clock/freeze".to_owned(),
+        "time/unfreeze" => "clock/unfreeze".to_owned(),
+        _ => return None,
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{CONTROL_PREFIX}/{target}?{query}"),
+        None => format!("{CONTROL_PREFIX}/{target}"),
+    };
+    let mut aliased = parts.clone();
+    aliased.uri = path_and_query.parse().ok()?;
+    Some(aliased)
 }
 
 enum Target {
@@ -420,6 +460,29 @@ mod tests {
             builder = builder.header("host", host);
         }
         builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn admin_paths_alias_the_control_plane_for_that_twin() {
+        let alias = |uri: &str| admin_alias("stripe", &parts(uri, None)).map(|p| p.uri.to_string());
+        assert_eq!(
+            alias("/admin/reset").as_deref(),
+            Some("/_wt/twins/stripe/reset")
+        );
+        assert_eq!(
+            alias("/admin/requests?method=POST").as_deref(),
+            Some("/_wt/twins/stripe/requests?method=POST")
+        );
+        assert_eq!(
+            alias("/admin/webhooks/flush").as_deref(),
+            Some("/_wt/twins/stripe/outbound/flush")
+        );
+        assert_eq!(
+            alias("/admin/time/advance").as_deref(),
+            Some("/_wt/clock/advance")
+        );
+        assert_eq!(alias("/admin/unknown"), None);
+        assert_eq!(alias("/v1/customers"), None);
     }
 
     #[test]

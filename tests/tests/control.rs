@@ -512,3 +512,54 @@ async fn metrics_count_requests_errors_traps_and_latency() {
         .unwrap();
     assert!(peak.parse::<u64>().unwrap() > 0, "{peak}");
 }
+
+#[tokio::test]
+async fn wondertwin_admin_paths_work_on_a_twins_own_port() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    client.post(format!("{base}/counter")).send().await.unwrap();
+    let (status, journal) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/admin/requests"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(journal["requests"][0]["path"], "/counter");
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        format!("{base}/admin/reset"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, counter) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/counter"),
+        None,
+    )
+    .await;
+    assert_eq!(counter["value"], 0);
+    let (status, time) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/admin/time"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(time["now_millis"].as_u64().is_some());
+    // Not an alias: still the twin's own 404.
+    let (status, _) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/admin/nothing"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,129 @@
+//! The Resend twin: a stateful fake of the Resend API that the official SDKs
+//! talk to unchanged. Every `re_…` key is its own account; keys created
+//! through `POST /api-keys` belong to the account that created them.
+
+use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
+use wt_sdk::store::{get_json, set_json};
+use wt_sdk::{Error, Info, Method, Request, Response, Router, Twin, clock};
+
+pub mod api_keys;
+pub mod domains;
+pub mod emails;
+pub mod wire;
+
+/// The API the twin imitates (Resend does not version its API; this is the
+/// date of the surface `resend` 2.52.0 speaks).
+pub const API_VERSION: &str = "2025-01-01";
+
+/// How long an `Idempotency-Key` is remembered (twin time), as on Resend.
+pub const IDEMPOTENCY_TTL_MS: u64 = 24 * 3600 * 1000;
+
+pub struct Resend;
+
+#[wt_sdk::twin]
+impl Twin for Resend {
+    fn describe() -> Info {
+        Info {
+            name: "resend".into(),
+            version: "0.1.0".into(),
+            api_version: API_VERSION.into(),
+            default_port: 4114,
+            license_required: false,
+            description: "Resend: emails (send, batch, schedule, cancel), domains, API keys."
+                .into(),
+        }
+    }
+
+    fn handle(request: Request) -> Response {
+        serve(request).unwrap_or_else(|e| e.render_with(wire::render))
+    }
+}
+
+fn router() -> Router {
+    Router::new()
+        .on_error(wire::render)
+        .post("/emails", emails::send)
+        .get("/emails", emails::list)
+        .post("/emails/batch", emails::batch)
+        .get("/emails/{id}", emails::retrieve)
+        .patch("/emails/{id}", emails::update)
+        .post("/emails/{id}/cancel", emails::cancel)
+        .post("/domains", domains::create)
+        .get("/domains", domains::list)
+        .get("/domains/{id}", domains::retrieve)
+        .patch("/domains/{id}", domains::update)
+        .delete("/domains/{id}", domains::delete)
+        .post("/domains/{id}/verify", domains::verify)
+        .post("/api-keys", api_keys::create)
+        .get("/api-keys", api_keys::list)
+        .patch("/api-keys/{id}", api_keys::update)
+        .delete("/api-keys/{id}", api_keys::delete)
+}
+
+/// Whether a request may carry an `Idempotency-Key` (Resend honours it on
+/// sends only).
+fn idempotent_route(request: &Request) -> bool {
+    request.method == Method::Post && matches!(request.path.as_str(), "/emails" | "/emails/batch")
+}
+
+fn serve(request: Request) -> Result<Response, Error> {
+    let ctx = wire::authenticate(&request)?;
+    if ctx.sending_only && !idempotent_route(&request) {
+        return Err(wire::error(
+            401,
+            "restricted_api_key",
+            "This API key is restricted to only send emails.",
+        ));
+    }
+    let account = ctx.account.clone();
+    wire::set_context(ctx);
+    let key = if idempotent_route(&request) {
+        request
+            .header("idempotency-key")
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+    } else {
+        None
+    };
+    let Some(key) = key else {
+        return Ok(router().route(request));
+    };
+    if key.len() > 256 {
+        return Err(wire::error(
+            400,
+            "invalid_idempotency_key",
+            "The key must be between 1-256 chars.",
+        ));
+    }
+    let replays = Replays::new(format!("acct/{account}/idem"));
+    let saved_at = format!("acct/{account}/idem-at/{key}");
+    let fp = fingerprint(&request);
+    let expired = get_json::<u64>(&saved_at)?
+        .is_some_and(|at| clock::now_millis() >= at + IDEMPOTENCY_TTL_MS);
+    let lookup = if expired {
+        Lookup::Fresh
+    } else {
+        replays.lookup(&key, &fp)?
+    };
+    match lookup {
+        Lookup::Replay(response) => Ok(response),
+        Lookup::Mismatch => Err(wire::error(
+            409,
+            "invalid_idempotent_request",
+            "Same idempotency key used with a different request payload. Change your \
+             idempotency key or payload.",
+        )),
+        Lookup::Fresh => {
+            let response = router().route(request);
+            // Only successes are kept: a corrected retry may reuse the key.
+            if response.is_success() {
+                replays.save(&key, &fp, &response)?;
+                set_json(&saved_at, &clock::now_millis())?;
+            }
+            Ok(response)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
