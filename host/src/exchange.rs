@@ -58,9 +58,33 @@ pub fn from_twin_response(
     }
 }
 
+/// Headers a twin may send, in number and in total bytes: generous for any
+/// real API, small enough that a twin cannot make the host buffer megabytes
+/// of headers.
+const MAX_RESPONSE_HEADERS: usize = 100;
+const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
+
 fn build_response(response: types::Response) -> Result<http::Response<Bytes>, String> {
     let status = StatusCode::from_u16(response.status)
-        .map_err(|_| format!("status {} is not an HTTP status", response.status))?;
+        .ok()
+        .filter(|s| s.as_u16() <= 599)
+        .ok_or_else(|| format!("status {} is not an HTTP status", response.status))?;
+    if response.headers.len() > MAX_RESPONSE_HEADERS {
+        return Err(format!(
+            "{} headers; at most {MAX_RESPONSE_HEADERS} are allowed",
+            response.headers.len()
+        ));
+    }
+    let header_bytes: usize = response
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len())
+        .sum();
+    if header_bytes > MAX_RESPONSE_HEADER_BYTES {
+        return Err(format!(
+            "{header_bytes} bytes of headers; at most {MAX_RESPONSE_HEADER_BYTES} are allowed"
+        ));
+    }
     let mut out = http::Response::new(Bytes::from(response.body));
     *out.status_mut() = status;
     let headers = out.headers_mut();
@@ -179,6 +203,28 @@ mod tests {
             1024,
         );
         assert_eq!(response.status(), 500);
+    }
+
+    #[test]
+    fn too_many_or_too_large_headers_are_refused() {
+        let many = types::Response {
+            status: 200,
+            headers: (0..101).map(|i| (format!("x-{i}"), "v".into())).collect(),
+            body: vec![],
+        };
+        assert_eq!(from_twin_response("hello", many, 1024).status(), 500);
+        let large = types::Response {
+            status: 200,
+            headers: vec![("x-big".into(), "v".repeat(70 << 10))],
+            body: vec![],
+        };
+        assert_eq!(from_twin_response("hello", large, 1024).status(), 500);
+        let status_700 = types::Response {
+            status: 700,
+            headers: vec![],
+            body: vec![],
+        };
+        assert_eq!(from_twin_response("hello", status_700, 1024).status(), 500);
     }
 
     #[test]

@@ -403,19 +403,19 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         })
     }
 
-    /// One page in insertion order, newest first when `newest_first`.
-    ///
-    /// A cursor id that does not exist is a 404 `resource_missing` naming
-    /// the cursor parameter. Costs one scan plus one read per item.
-    pub fn list(&self, page: &Page, newest_first: bool) -> Result<ListPage<T>, Error> {
+    /// The index range a page reads: `(start, end, reverse, backwards)`.
+    /// Each case picks the key range on the far side of the cursor and scans
+    /// away from it; `backwards` marks the cases that walk against the list
+    /// order and so must flip the result.
+    fn cursor_range(
+        &self,
+        page: &Page,
+        newest_first: bool,
+    ) -> Result<(String, Option<String>, bool, bool), Error> {
         let base = self.idx_prefix();
         let base_end = prefix_end(&base);
         let seq_key = |seq: u64| format!("{base}{seq:0SEQ_WIDTH$}");
-        let want = page.limit.min(MAX_SCAN - 1);
-        // Each case picks the key range on the far side of the cursor and
-        // scans away from it; `backwards` marks the cases that walk against
-        // the list order and so must flip the result.
-        let (start, end, reverse, backwards) = match (&page.starting_after, &page.ending_before) {
+        Ok(match (&page.starting_after, &page.ending_before) {
             (Some(after), _) => {
                 let seq = self.cursor_seq(after, "starting_after")?;
                 if newest_first {
@@ -433,7 +433,17 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
                 }
             }
             (None, None) => (base.clone(), base_end, newest_first, false),
-        };
+        })
+    }
+
+    /// One page in insertion order, newest first when `newest_first`.
+    ///
+    /// A cursor id that does not exist is a 404 `resource_missing` naming
+    /// the cursor parameter. Costs one scan plus one read per item.
+    pub fn list(&self, page: &Page, newest_first: bool) -> Result<ListPage<T>, Error> {
+        let base = self.idx_prefix();
+        let want = page.limit.min(MAX_SCAN - 1);
+        let (start, end, reverse, backwards) = self.cursor_range(page, newest_first)?;
         let mut entries = scan(&start, end.as_deref(), want + 1, reverse);
         let has_more = entries.len() > want as usize;
         entries.truncate(want as usize);
@@ -465,29 +475,8 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
     ) -> Result<ListPage<T>, Error> {
         const CHUNK: u32 = 100;
         let base = self.idx_prefix();
-        let base_end = prefix_end(&base);
-        let seq_key = |seq: u64| format!("{base}{seq:0SEQ_WIDTH$}");
         let want = page.limit.min(MAX_SCAN - 1) as usize;
-        let (mut start, mut end, reverse, backwards) =
-            match (&page.starting_after, &page.ending_before) {
-                (Some(after), _) => {
-                    let seq = self.cursor_seq(after, "starting_after")?;
-                    if newest_first {
-                        (base.clone(), Some(seq_key(seq)), true, false)
-                    } else {
-                        (seq_key(seq + 1), base_end, false, false)
-                    }
-                }
-                (None, Some(before)) => {
-                    let seq = self.cursor_seq(before, "ending_before")?;
-                    if newest_first {
-                        (seq_key(seq + 1), base_end, false, true)
-                    } else {
-                        (base.clone(), Some(seq_key(seq)), true, true)
-                    }
-                }
-                (None, None) => (base.clone(), base_end, newest_first, false),
-            };
+        let (mut start, mut end, reverse, backwards) = self.cursor_range(page, newest_first)?;
         let mut items = Vec::new();
         let mut has_more = false;
         'scan: loop {

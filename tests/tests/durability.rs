@@ -155,3 +155,24 @@ async fn sigkill_mid_load_loses_no_acknowledged_write_and_applies_no_half_reques
         counter
     );
 }
+
+#[tokio::test]
+async fn concurrent_increments_on_durable_state_lose_no_update() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = start(dir.path());
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let client = reqwest::Client::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (client, url) = (client.clone(), format!("{base}/counter"));
+        tasks.spawn(async move { client.post(url).send().await.unwrap().status() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), 200);
+    }
+    drop(host);
+    let host = start(dir.path());
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let counter = client.get(format!("{base}/counter")).send().await.unwrap();
+    assert_eq!(json(&counter.text().await.unwrap())["value"], 64);
+}

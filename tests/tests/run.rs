@@ -433,3 +433,18 @@ fn regression_half_closed_client_still_gets_its_response() {
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply:?}");
 }
+
+#[tokio::test]
+async fn too_many_request_headers_get_a_431_and_the_host_keeps_serving() {
+    let host = hello();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let client = reqwest::Client::new();
+    let mut request = client.get(format!("{base}/echo"));
+    for i in 0..150 {
+        request = request.header(format!("x-flood-{i}"), "v");
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 431);
+    let next = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(next.status(), 200);
+}

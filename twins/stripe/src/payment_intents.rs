@@ -167,33 +167,40 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     Ok(Response::ok(&pi))
 }
 
+/// The payment method an intent (`object` is `payment_intent` or
+/// `setup_intent`, `noun` its name in messages) can be confirmed with, or the
+/// error Stripe answers when it cannot be confirmed at all.
+pub(crate) fn confirmable(intent: &Value, object: &str, noun: &str) -> Result<String, Error> {
+    let st = intent["status"].as_str().unwrap_or_default();
+    let refuse = |message: String| {
+        errors::unexpected_state(&format!("{object}_unexpected_state"), message)
+            .with_extra(object, intent.clone())
+    };
+    if !matches!(
+        st,
+        "requires_payment_method" | "requires_confirmation" | "requires_action"
+    ) {
+        return Err(refuse(format!(
+            "You cannot confirm this {noun} because it has a status of {st}. Only a {noun} with \
+             one of the following statuses may be confirmed: requires_confirmation, \
+             requires_payment_method, requires_action."
+        )));
+    }
+    intent["payment_method"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| {
+            refuse(format!(
+                "You cannot confirm this {noun} because it's missing a payment method. To \
+                 confirm the {noun} with a payment method, pass `payment_method`."
+            ))
+        })
+}
+
 /// Confirms: charges the payment method. A decline leaves the intent in
 /// `requires_payment_method` (saved) and answers 402.
 fn run_confirm(pi: &mut Value) -> Result<(), Error> {
-    let st = status(pi).to_owned();
-    if !matches!(
-        st.as_str(),
-        "requires_payment_method" | "requires_confirmation" | "requires_action"
-    ) {
-        return Err(errors::unexpected_state(
-            "payment_intent_unexpected_state",
-            format!(
-                "You cannot confirm this PaymentIntent because it has a status of {st}. Only a \
-                 PaymentIntent with one of the following statuses may be confirmed: \
-                 requires_confirmation, requires_payment_method, requires_action."
-            ),
-        )
-        .with_extra("payment_intent", pi.clone()));
-    }
-    let Some(pm_id) = pi["payment_method"].as_str().map(str::to_owned) else {
-        return Err(errors::unexpected_state(
-            "payment_intent_unexpected_state",
-            "You cannot confirm this PaymentIntent because it's missing a payment method. To \
-             confirm the PaymentIntent with a payment method, pass `payment_method`."
-                .into(),
-        )
-        .with_extra("payment_intent", pi.clone()));
-    };
+    let pm_id = confirmable(pi, "payment_intent", "PaymentIntent")?;
     let pm = load(crate::payment_methods::COLL_NAME, "payment_method", &pm_id)?;
     let decline = payment_methods::decline_for(&pm);
     let manual = pi["capture_method"] == json!("manual");

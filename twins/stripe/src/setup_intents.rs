@@ -57,30 +57,7 @@ fn apply_fields(si: &mut Value, p: &mut Params) -> Result<(), Error> {
 }
 
 fn run_confirm(si: &mut Value) -> Result<(), Error> {
-    let st = status(si);
-    if !matches!(
-        st.as_str(),
-        "requires_payment_method" | "requires_confirmation" | "requires_action"
-    ) {
-        return Err(errors::unexpected_state(
-            "setup_intent_unexpected_state",
-            format!(
-                "You cannot confirm this SetupIntent because it has a status of {st}. Only a \
-                 SetupIntent with one of the following statuses may be confirmed: \
-                 requires_confirmation, requires_payment_method, requires_action."
-            ),
-        )
-        .with_extra("setup_intent", si.clone()));
-    }
-    let Some(pm_id) = si["payment_method"].as_str().map(str::to_owned) else {
-        return Err(errors::unexpected_state(
-            "setup_intent_unexpected_state",
-            "You cannot confirm this SetupIntent because it's missing a payment method. To \
-             confirm the SetupIntent with a payment method, pass `payment_method`."
-                .into(),
-        )
-        .with_extra("setup_intent", si.clone()));
-    };
+    let pm_id = crate::payment_intents::confirmable(si, "setup_intent", "SetupIntent")?;
     let pm = load(payment_methods::COLL_NAME, "payment_method", &pm_id)?;
     if let Some((code, decline_code, message)) = payment_methods::decline_for(&pm) {
         si["status"] = json!("requires_payment_method");
