@@ -131,6 +131,10 @@ struct RunArgs {
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = units::parse_size)]
     max_request_body: usize,
+    /// Twin instances alive at once across all twins; beyond it, requests
+    /// wait for a free slot instead of failing.
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    max_instances: u32,
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     max_state: usize,
@@ -191,6 +195,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_queued_per_twin: args.max_queue,
         max_state_bytes: args.max_state as u64,
         journal_capacity: args.journal_size,
+        max_instances: args.max_instances,
         ..wt_host::Limits::default()
     };
     let host = args

@@ -283,3 +283,31 @@ async fn a_twin_over_its_state_quota_gets_an_error_it_can_report() {
         .unwrap();
     assert_eq!(adversary["state"]["keys"], 6);
 }
+
+#[tokio::test]
+async fn when_every_instance_slot_is_busy_requests_wait_instead_of_failing() {
+    let host = start(&["--max-instances", "1"]);
+    let adversary = host.twin("adversary").own_url.clone().unwrap();
+    let hello = host.twin("hello").own_url.clone().unwrap();
+    let client = reqwest::Client::new();
+    let hello_hold = tokio::spawn({
+        let client = client.clone();
+        async move {
+            // Holds the only slot for 600 ms.
+            client
+                .get(format!("{hello}/spin?ms=600"))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let waited = client.get(format!("{adversary}/ok")).send().await.unwrap();
+    assert_eq!(waited.status(), 200, "waited for the slot, did not fail");
+    assert!(
+        hello_hold.is_finished(),
+        "it could only run once the slot was free"
+    );
+    assert_eq!(hello_hold.await.unwrap(), 200);
+}
