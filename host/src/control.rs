@@ -159,16 +159,11 @@ struct StateEntry {
     base64: Option<String>,
 }
 
+/// What `PUT …/state` takes. Other fields (an export's `twin` and `usage`)
+/// are ignored, so an export can be PUT back unchanged.
 #[derive(Debug, Deserialize)]
 struct StateDocument {
     entries: Vec<StateEntry>,
-    // Accepted so an export can be PUT back unchanged.
-    #[serde(default)]
-    #[allow(dead_code)]
-    twin: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    usage: Option<serde_json::Value>,
 }
 
 async fn export_state(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
@@ -254,7 +249,9 @@ fn journal(ctx: &Ctx, name: &str, query: &str) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
-    let params: Vec<(String, String)> = url_pairs(query);
+    let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
     let param = |k: &str| {
         params
             .iter()
@@ -275,44 +272,6 @@ fn journal(ctx: &Ctx, name: &str, query: &str) -> http::Response<Bytes> {
         StatusCode::OK,
         &json!({ "twin": name, "requests": twin.journal().entries(&filter) }),
     )
-}
-
-/// `a=1&b=%2F` → pairs, percent-decoded (`+` is a space).
-fn url_pairs(query: &str) -> Vec<(String, String)> {
-    query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
-}
-
-fn percent_decode(text: &str) -> String {
-    fn hex(byte: u8) -> Option<u8> {
-        char::from(byte)
-            .to_digit(16)
-            .and_then(|d| u8::try_from(d).ok())
-    }
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let decoded = match bytes[i] {
-            b'+' => Some((b' ', 1)),
-            b'%' => bytes
-                .get(i + 1)
-                .and_then(|&h| hex(h))
-                .zip(bytes.get(i + 2).and_then(|&l| hex(l)))
-                .map(|(h, l)| (h << 4 | l, 3)),
-            _ => None,
-        };
-        let (byte, width) = decoded.unwrap_or((bytes[i], 1));
-        out.push(byte);
-        i += width;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 fn add_fault(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
@@ -480,24 +439,4 @@ async fn health(ctx: &Ctx) -> http::Response<Bytes> {
             "unreachable": unreachable,
         }),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn query_pairs_decode_escapes_and_survive_garbage() {
-        assert_eq!(
-            url_pairs("path=%2Fv1%2Fcustomers&method=POST&x"),
-            [
-                ("path".to_owned(), "/v1/customers".to_owned()),
-                ("method".to_owned(), "POST".to_owned()),
-                ("x".to_owned(), String::new()),
-            ]
-        );
-        assert_eq!(percent_decode("a+b%zz%4"), "a b%zz%4");
-        assert_eq!(percent_decode("%e2%82%ac"), "\u{20ac}");
-        assert_eq!(percent_decode("\u{e9}%"), "\u{e9}%");
-    }
 }

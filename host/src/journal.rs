@@ -22,9 +22,13 @@ pub struct Entry {
     pub path: String,
     pub query: String,
     pub request_headers: Vec<(String, String)>,
-    pub request_body: String,
+    /// The first `BODY_BYTES` of each body, kept as bytes and shown as
+    /// (lossy) text only when someone reads the journal.
+    #[serde(serialize_with = "as_text")]
+    pub request_body: Vec<u8>,
     pub status: u16,
-    pub response_body: String,
+    #[serde(serialize_with = "as_text")]
+    pub response_body: Vec<u8>,
     /// Whether a body was cut to `BODY_BYTES`.
     pub truncated: bool,
     pub duration_micros: u64,
@@ -114,11 +118,23 @@ impl Journal {
     }
 }
 
-/// A body as journal text: lossy UTF-8, cut to `BODY_BYTES`.
-pub fn body_text(body: &[u8]) -> (String, bool) {
+fn as_text<S: serde::Serializer>(body: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&String::from_utf8_lossy(body))
+}
+
+/// Cuts an owned body to `BODY_BYTES` (no copy); whether it was cut.
+pub fn keep_owned(mut body: Vec<u8>) -> (Vec<u8>, bool) {
     let cut = body.len() > BODY_BYTES;
-    let kept = &body[..body.len().min(BODY_BYTES)];
-    (String::from_utf8_lossy(kept).into_owned(), cut)
+    body.truncate(BODY_BYTES);
+    (body, cut)
+}
+
+/// Copies at most `BODY_BYTES` of a borrowed body; whether it was cut.
+pub fn keep_prefix(body: &[u8]) -> (Vec<u8>, bool) {
+    (
+        body[..body.len().min(BODY_BYTES)].to_vec(),
+        body.len() > BODY_BYTES,
+    )
 }
 
 #[cfg(test)]
@@ -133,9 +149,9 @@ mod tests {
             path: path.into(),
             query: String::new(),
             request_headers: vec![],
-            request_body: String::new(),
+            request_body: Vec::new(),
             status: 200,
-            response_body: String::new(),
+            response_body: Vec::new(),
             truncated: false,
             duration_micros: 1,
         }
@@ -182,9 +198,11 @@ mod tests {
 
     #[test]
     fn bodies_are_cut_at_the_bound() {
-        let (text, cut) = body_text(&vec![b'a'; BODY_BYTES + 10]);
+        let (kept, cut) = keep_owned(vec![b'a'; BODY_BYTES + 10]);
         assert!(cut);
-        assert_eq!(text.len(), BODY_BYTES);
-        assert_eq!(body_text(b"short"), ("short".to_owned(), false));
+        assert_eq!(kept.len(), BODY_BYTES);
+        assert_eq!(keep_prefix(b"short"), (b"short".to_vec(), false));
+        let (kept, cut) = keep_prefix(&[b'b'; BODY_BYTES + 1]);
+        assert_eq!((kept.len(), cut), (BODY_BYTES, true));
     }
 }

@@ -458,8 +458,8 @@ fn record(
     response: &http::Response<Bytes>,
     started: std::time::Instant,
 ) {
-    let (request_body, request_cut) = journal::body_text(&request.body);
-    let (response_body, response_cut) = journal::body_text(response.body());
+    let (request_body, request_cut) = journal::keep_owned(request.body);
+    let (response_body, response_cut) = journal::keep_prefix(response.body());
     twin.journal().record(journal::Entry {
         seq: 0,
         at_millis: clock::wall_millis(),

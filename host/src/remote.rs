@@ -137,20 +137,20 @@ impl Remote {
             println!("cleared the journal of {}", args.twin);
             return Ok(());
         }
-        let mut query = Vec::new();
+        let mut query = form_urlencoded::Serializer::new(String::new());
         if let Some(method) = &args.method {
-            query.push(format!("method={}", encode(method)));
+            query.append_pair("method", method);
         }
         if let Some(prefix) = &args.path {
-            query.push(format!("path={}", encode(prefix)));
+            query.append_pair("path", prefix);
         }
         if let Some(limit) = args.limit {
-            query.push(format!("limit={limit}"));
+            query.append_pair("limit", &limit.to_string());
         }
         let answer = self
             .send(
                 reqwest::Method::GET,
-                &format!("{path}?{}", query.join("&")),
+                &format!("{path}?{}", query.finish()),
                 None,
             )
             .await?;
@@ -223,16 +223,4 @@ fn list(value: &Value) -> String {
                 .join(", ")
         })
         .unwrap_or_default()
-}
-
-/// Percent-encodes a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                char::from(b).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
