@@ -11,4 +11,4 @@ wasmtime::component::bindgen!({
 });
 
 pub use exports::wondertwin::twin::describe::Info;
-pub use wondertwin::twin::{clock, log, outbound, store, types};
+pub use wondertwin::twin::{clock, config, license, log, outbound, store, types};

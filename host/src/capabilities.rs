@@ -8,7 +8,7 @@ use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{self, clock, log, outbound, store};
+use crate::bindings::{self, clock, config, license, log, outbound, store};
 use crate::clock::TwinClock;
 use crate::limits::Limits;
 use crate::state::{Quota, SetError, Transaction};
@@ -36,6 +36,10 @@ pub struct InstanceState {
     pub(crate) outbox: Vec<(String, crate::outbound::OutboundRequest)>,
     outbound: std::sync::Arc<crate::outbound::Outbound>,
     policy: std::sync::Arc<crate::outbound::Policy>,
+    /// The twin's settings as of the start of this call.
+    config: crate::settings::Snapshot,
+    /// The validated license claims covering this twin, if any.
+    pub(crate) license: Option<license::Claims>,
     /// The pooling slot this instance occupies, released with the store.
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
     wasi: WasiCtx,
@@ -50,6 +54,7 @@ impl InstanceState {
         limits: &Limits,
         outbound: std::sync::Arc<crate::outbound::Outbound>,
         policy: std::sync::Arc<crate::outbound::Policy>,
+        config: crate::settings::Snapshot,
     ) -> Self {
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
@@ -80,6 +85,8 @@ impl InstanceState {
             outbox: Vec::new(),
             outbound,
             policy,
+            config,
+            license: None,
             slot: None,
             wasi,
             table: ResourceTable::new(),
@@ -267,6 +274,18 @@ impl outbound::Host for InstanceState {
             },
         ));
         Ok(Ok(id))
+    }
+}
+
+impl config::Host for InstanceState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self.config.get(&key).cloned())
+    }
+}
+
+impl license::Host for InstanceState {
+    fn current(&mut self) -> wasmtime::Result<Option<license::Claims>> {
+        Ok(self.license.clone())
     }
 }
 

@@ -49,6 +49,13 @@ pub(crate) async fn control(
             Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
             Err(err) => host_error(&err),
         },
+        (&Method::GET, ["twins", name, "config"]) => match ctx.host.twin(name) {
+            Some(twin) => json_response(StatusCode::OK, &twin.settings().to_json()),
+            None => unknown_twin(ctx, name),
+        },
+        (&Method::PUT | &Method::PATCH, ["twins", name, "config"]) => {
+            update_config(ctx, name, body)
+        }
         (&Method::GET, ["twins", name, "state"]) => export_state(ctx, name).await,
         (&Method::PUT, ["twins", name, "state"]) => import_state(ctx, name, body).await,
         (&Method::GET, ["twins", name, "requests"]) => journal(ctx, name, query),
@@ -193,6 +200,27 @@ async fn export_state(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
         StatusCode::OK,
         &json!({ "twin": name, "usage": twin.state().usage().ok(), "entries": entries }),
     )
+}
+
+/// `PUT /_wt/twins/{t}/config` with `{"key": value, …}`: changes the named
+/// settings (all or none), from the next request on.
+fn update_config(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+    let Some(twin) = ctx.host.twin(name) else {
+        return unknown_twin(ctx, name);
+    };
+    let values: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(body) {
+        Ok(values) => values,
+        Err(err) => {
+            return bad_request(
+                "invalid_config",
+                &format!("expected a JSON object of setting keys to values: {err}"),
+            );
+        }
+    };
+    match twin.settings().update(&values) {
+        Ok(()) => json_response(StatusCode::OK, &twin.settings().to_json()),
+        Err(err) => bad_request("invalid_config", &err.to_string()),
+    }
 }
 
 async fn import_state(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {

@@ -36,6 +36,7 @@ mod limits;
 mod metrics;
 mod outbound;
 mod server;
+pub mod settings;
 mod state;
 mod twin;
 pub mod units;
@@ -70,6 +71,8 @@ pub enum Error {
     Engine(String),
     #[error(transparent)]
     Call(#[from] twin::CallError),
+    #[error(transparent)]
+    Config(#[from] settings::ConfigError),
 }
 
 /// Builds a [`Host`].
@@ -303,6 +306,23 @@ impl Host {
             .values()
             .cloned()
             .collect()
+    }
+
+    /// Sets a twin's settings (keys it declares in `describe`) to the values
+    /// it starts with and returns to on reset. The control plane's
+    /// `PUT /_wt/twins/{t}/config` changes them only until the next reset.
+    pub fn configure(
+        &self,
+        twin: &str,
+        values: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), Error> {
+        let found = self
+            .twin(twin)
+            .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
+        found
+            .settings()
+            .set_initial(values)
+            .map_err(Error::from)
     }
 
     /// Names of the loaded twins, sorted.

@@ -363,6 +363,7 @@ fn admin_alias(twin: &str, parts: &http::request::Parts) -> Option<http::request
         "health" => "health".to_owned(),
         "reset" => format!("twins/{twin}/reset"),
         "state" => format!("twins/{twin}/state"),
+        "config" | "quirks" => format!("twins/{twin}/config"),
         "requests" => format!("twins/{twin}/requests"),
         "faults" | "fault" => format!("twins/{twin}/faults"),
         "webhooks" => format!("twins/{twin}/outbound"),

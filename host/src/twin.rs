@@ -19,6 +19,7 @@ use crate::journal::Journal;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::outbound::{Outbound, Policy};
+use crate::settings::{ConfigError, Settings};
 use crate::state::{StorageError, TwinState};
 
 /// The world's version, as twins and `wt-host version` report it.
@@ -59,6 +60,11 @@ pub enum LoadError {
     UnsupportedImport { source_name: String, reason: String },
     #[error("{source_name}: `describe` failed: {reason}")]
     Describe { source_name: String, reason: String },
+    #[error("{source_name}: {error}")]
+    Config {
+        source_name: String,
+        error: ConfigError,
+    },
     #[error(
         "{source_name}: {name:?} is not a usable twin name (use 1-63 of a-z, 0-9, '-' and '_', starting with a letter; `_wt` is reserved)"
     )]
@@ -85,6 +91,8 @@ pub struct TwinInfo {
     pub default_port: u16,
     pub license_required: bool,
     pub description: String,
+    /// The idempotency header whose concurrent reuse the host refuses.
+    pub idempotency_header: Option<String>,
     /// sha256 of the component bytes, hex.
     pub sha256: String,
     /// Where the component came from (a path, or `<bytes>`).
@@ -127,6 +135,64 @@ pub struct Twin {
     policy: Arc<Policy>,
     http: reqwest::Client,
     metrics: Metrics,
+    settings: Settings,
+    idempotency: Option<IdempotencyGuard>,
+}
+
+/// Refuses a request that reuses an idempotency key while an earlier request
+/// with that key and the same credentials is still queued or running. Only
+/// the host sees requests overlap (the twin runs them one at a time), so it
+/// answers with the conflict response the twin declared.
+#[derive(Debug)]
+struct IdempotencyGuard {
+    header: String,
+    status: u16,
+    body: Vec<u8>,
+    in_flight: std::sync::Mutex<std::collections::HashSet<(String, String)>>,
+}
+
+/// A key held for the length of one request.
+struct HeldKey<'a> {
+    guard: &'a IdempotencyGuard,
+    key: (String, String),
+}
+
+impl Drop for HeldKey<'_> {
+    fn drop(&mut self) {
+        self.guard
+            .in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.key);
+    }
+}
+
+impl IdempotencyGuard {
+    /// Holds the request's key, or answers the conflict if it is held.
+    fn hold(&self, request: &types::Request) -> Result<Option<HeldKey<'_>>, types::Response> {
+        let header = |name: &str| {
+            request
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let Some(key) = header(&self.header) else {
+            return Ok(None);
+        };
+        // Keys are per account, and the account is the credential.
+        let scope = header("authorization").unwrap_or_default();
+        let key = (scope, key);
+        let mut in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        if !in_flight.insert(key.clone()) {
+            return Err(types::Response {
+                status: self.status,
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: self.body.clone(),
+            });
+        }
+        Ok(Some(HeldKey { guard: self, key }))
+    }
 }
 
 /// One place in a twin's bounded queue, given back on drop.
@@ -241,6 +307,7 @@ impl Twin {
                 default_port: 0,
                 license_required: false,
                 description: String::new(),
+                idempotency_header: None,
                 sha256,
                 source: source_name.clone(),
                 cache,
@@ -260,6 +327,8 @@ impl Twin {
             policy: req.policy.clone(),
             http: req.http.clone(),
             metrics: Metrics::default(),
+            settings: Settings::from_declared("(loading)", []).expect("no settings is valid"),
+            idempotency: None,
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -278,6 +347,26 @@ impl Twin {
         twin.info.default_port = described.default_port;
         twin.info.license_required = described.license_required;
         twin.info.description = described.description;
+        twin.settings = Settings::from_declared(
+            &twin.name,
+            described
+                .settings
+                .into_iter()
+                .map(|s| (s.key, s.description, s.default_value)),
+        )
+        .map_err(|error| LoadError::Config {
+            source_name: source_name.clone(),
+            error,
+        })?;
+        if let Some(conflict) = described.idempotency {
+            twin.info.idempotency_header = Some(conflict.header.to_ascii_lowercase());
+            twin.idempotency = Some(IdempotencyGuard {
+                header: conflict.header.to_ascii_lowercase(),
+                status: conflict.status,
+                body: conflict.body.into_bytes(),
+                in_flight: Default::default(),
+            });
+        }
         twin.info.load_millis = started.elapsed().as_secs_f64() * 1000.0;
         Ok(twin)
     }
@@ -320,6 +409,10 @@ impl Twin {
         &self.metrics
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     fn storage_error(&self, err: &StorageError) -> CallError {
         CallError::Storage {
             twin: self.name.to_string(),
@@ -334,6 +427,7 @@ impl Twin {
         self.journal.clear();
         self.faults.clear();
         self.outbound.clear().await;
+        self.settings.reset();
         self.state.clear().map_err(|err| self.storage_error(&err))
     }
 
@@ -370,6 +464,11 @@ impl Twin {
     /// Runs one request through the twin; its writes commit only if it
     /// returns a response.
     pub async fn call(&self, request: &types::Request) -> Result<types::Response, CallError> {
+        let _key = match self.idempotency.as_ref().map(|g| g.hold(request)) {
+            Some(Err(conflict)) => return Ok(conflict),
+            Some(Ok(held)) => held,
+            None => None,
+        };
         let _waiting =
             QueueSlot::take(&self.queued, self.limits.max_queued_per_twin).ok_or_else(|| {
                 CallError::Busy {
@@ -417,6 +516,7 @@ impl Twin {
             &self.limits,
             self.outbound.clone(),
             self.policy.clone(),
+            self.settings.snapshot(),
         );
         let mut store = Store::new(self.runtime.engine(), data);
         store.limiter(|data| &mut data.limiter);

@@ -26,6 +26,7 @@
 //!             default_port: 4200,
 //!             license_required: false,
 //!             description: "Says hello.".into(),
+//!             ..Info::default()
 //!         }
 //!     }
 //!
@@ -50,12 +51,14 @@ extern crate self as wt_sdk;
 
 pub mod auth;
 pub mod clock;
+pub mod config;
 pub mod datetime;
 pub mod error;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
 pub mod log;
+pub mod license;
 pub mod outbound;
 pub mod request;
 pub mod response;
@@ -108,6 +111,51 @@ pub struct Info {
     pub license_required: bool,
     /// One line for listings.
     pub description: String,
+    /// Settings the operator may change at run time; read them with
+    /// [`config`].
+    pub settings: Vec<Setting>,
+    /// How the vendor answers concurrent reuse of an idempotency key; the
+    /// host answers that case because only it sees requests overlap.
+    pub idempotency: Option<IdempotencyConflict>,
+}
+
+/// A run-time setting a twin declares in [`Info::settings`]: a quirk toggle
+/// or a knob, shown and changed through `/_wt/twins/{t}/config`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    /// Lower-case key, e.g. `"strict-api-version"`.
+    pub key: String,
+    /// One line saying what the setting changes.
+    pub description: String,
+    /// The default value.
+    pub default: serde_json::Value,
+}
+
+impl Setting {
+    /// A setting with its default value.
+    pub fn new(
+        key: impl Into<String>,
+        default: impl Into<serde_json::Value>,
+        description: impl Into<String>,
+    ) -> Self {
+        Self {
+            key: key.into(),
+            description: description.into(),
+            default: default.into(),
+        }
+    }
+}
+
+/// The answer to a request that reuses an idempotency key while the first
+/// request with that key (and the same credentials) is still running.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyConflict {
+    /// The request header carrying the key, e.g. `"idempotency-key"`.
+    pub header: String,
+    /// The status of the conflict answer.
+    pub status: u16,
+    /// The JSON body of the conflict answer, in the vendor's error shape.
+    pub body: serde_json::Value,
 }
 
 #[doc(hidden)]
@@ -180,6 +228,20 @@ pub mod __export {
             default_port: i.default_port,
             license_required: i.license_required,
             description: i.description,
+            settings: i
+                .settings
+                .into_iter()
+                .map(|s| wit_describe::Setting {
+                    key: s.key,
+                    description: s.description,
+                    default_value: s.default.to_string(),
+                })
+                .collect(),
+            idempotency: i.idempotency.map(|c| wit_describe::IdempotencyConflict {
+                header: c.header.to_ascii_lowercase(),
+                status: c.status,
+                body: c.body.to_string(),
+            }),
         }
     }
 
@@ -200,6 +262,12 @@ pub mod __export {
                     default_port: 9,
                     license_required: true,
                     description: "d".into(),
+                    settings: vec![crate::Setting::new("strict", true, "Be strict.")],
+                    idempotency: Some(crate::IdempotencyConflict {
+                        header: "Idempotency-Key".into(),
+                        status: 409,
+                        body: serde_json::json!({"error": "busy"}),
+                    }),
                 }
             }
             fn handle(request: Request) -> Response {
@@ -236,6 +304,15 @@ pub mod __export {
             );
             assert_eq!((info.default_port, info.license_required), (9, true));
             assert_eq!(info.description, "d");
+            assert_eq!(
+                (info.settings[0].key.as_str(), info.settings[0].default_value.as_str()),
+                ("strict", "true")
+            );
+            let conflict = info.idempotency.expect("declared");
+            assert_eq!(
+                (conflict.header.as_str(), conflict.status, conflict.body.as_str()),
+                ("idempotency-key", 409, r#"{"error":"busy"}"#)
+            );
         }
     }
 }

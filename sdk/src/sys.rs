@@ -6,14 +6,32 @@
 //! Each function here is the one place its import is called, which keeps the
 //! rest of the sdk identical on both targets.
 
+use crate::license::Claims;
 use crate::log::Level;
 use crate::outbound::{OutboundError, OutboundRequest};
 use crate::store::{Entry, StoreError};
 
 #[cfg(target_arch = "wasm32")]
 mod imp {
-    use super::{Entry, Level, OutboundError, OutboundRequest, StoreError};
-    use crate::__bindings::wondertwin::twin::{clock, log, outbound, store};
+    use super::{Claims, Entry, Level, OutboundError, OutboundRequest, StoreError};
+    use crate::__bindings::wondertwin::twin::{clock, config, license, log, outbound, store};
+
+    pub(crate) fn config_get(key: &str) -> Option<String> {
+        config::get(key)
+    }
+
+    pub(crate) fn license_claims() -> Option<Claims> {
+        license::current().map(|c| Claims {
+            issuer: c.issuer,
+            subject: c.subject,
+            audience: c.audience,
+            tier: c.tier,
+            issued_at: c.issued_at,
+            not_before: c.not_before,
+            expires_at: c.expires_at,
+            token_id: c.token_id,
+        })
+    }
 
     pub(crate) fn outbound_enqueue(request: OutboundRequest) -> Result<String, OutboundError> {
         outbound::enqueue(&outbound::OutboundRequest {
@@ -81,7 +99,7 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 pub(crate) mod imp {
-    use super::{Entry, Level, OutboundError, OutboundRequest, StoreError};
+    use super::{Claims, Entry, Level, OutboundError, OutboundRequest, StoreError};
     use std::cell::RefCell;
     use std::collections::BTreeMap;
     use std::ops::Bound;
@@ -101,6 +119,18 @@ pub(crate) mod imp {
         pub(crate) logs: Vec<(Level, String)>,
         /// Requests queued with `outbound::enqueue`, as the host would send them.
         pub(crate) outbox: Vec<OutboundRequest>,
+        /// Setting values as JSON text: the declared defaults of the twin
+        /// under test, overridden by `testing::set_config`.
+        pub(crate) config: BTreeMap<String, String>,
+        pub(crate) license: Option<Claims>,
+    }
+
+    pub(crate) fn config_get(key: &str) -> Option<String> {
+        with(|n| n.config.get(key).cloned())
+    }
+
+    pub(crate) fn license_claims() -> Option<Claims> {
+        with(|n| n.license.clone())
     }
 
     pub(crate) fn outbound_enqueue(request: OutboundRequest) -> Result<String, OutboundError> {

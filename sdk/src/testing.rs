@@ -55,6 +55,18 @@ pub fn use_real_time() {
     with(|n| n.now = None);
 }
 
+/// Sets a config value as the operator would (`PUT /_wt/twins/{t}/config`).
+/// Settings the twin declares start at their defaults on the first [`call`].
+pub fn set_config(key: &str, value: serde_json::Value) {
+    with(|n| n.config.insert(key.to_owned(), value.to_string()));
+}
+
+/// Sets the license claims the twin sees, as the host would after
+/// validating a token (`None`: running without a license).
+pub fn set_license(claims: Option<crate::license::Claims>) {
+    with(|n| n.license = claims);
+}
+
 /// A panicking request, as [`try_call`] reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Trap {
@@ -71,6 +83,14 @@ pub fn call<T: Twin>(request: Request) -> Response {
 
 /// Like [`call`] but reports a panic as [`Trap`] (after rolling back).
 pub fn try_call<T: Twin>(request: Request) -> Result<Response, Trap> {
+    let settings = T::describe().settings;
+    with(|n| {
+        for setting in settings {
+            n.config
+                .entry(setting.key)
+                .or_insert_with(|| setting.default.to_string());
+        }
+    });
     let (snapshot, queued) = with(|n| (n.store.clone(), n.outbox.len()));
     match catch_unwind(AssertUnwindSafe(|| T::handle(request))) {
         Ok(response) => Ok(response),

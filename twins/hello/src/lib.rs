@@ -29,6 +29,7 @@ impl Twin for Hello {
             default_port: 4110,
             license_required: false,
             description: "A minimal twin: echo, a counter, items, a trap.".into(),
+            ..Info::default()
         }
     }
 

@@ -4,7 +4,7 @@
 
 use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
 use wt_sdk::store::{get_json, set_json};
-use wt_sdk::{Error, Info, Method, Request, Response, Router, Twin, clock};
+use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, clock};
 
 pub mod api_keys;
 pub mod domains;
@@ -31,6 +31,16 @@ impl Twin for Resend {
             license_required: false,
             description: "Resend: emails (send, batch, schedule, cancel), domains, API keys."
                 .into(),
+            settings: Vec::new(),
+            idempotency: Some(IdempotencyConflict {
+                header: "idempotency-key".into(),
+                status: 409,
+                body: serde_json::json!({
+                    "statusCode": 409,
+                    "name": "concurrent_idempotent_requests",
+                    "message": "Same idempotency key used while original request is still in progress.",
+                }),
+            }),
         }
     }
 

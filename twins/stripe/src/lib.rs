@@ -5,7 +5,9 @@
 #![recursion_limit = "256"]
 
 use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
-use wt_sdk::{Error, Info, Method, Request, Response, Router, Twin, auth, ids};
+use wt_sdk::{
+    Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids,
+};
 
 pub mod charges;
 pub mod customers;
@@ -36,6 +38,15 @@ impl Twin for Stripe {
             default_port: 4111,
             license_required: false,
             description: "Stripe: customers, products, prices, payments, refunds, events.".into(),
+            settings: Vec::new(),
+            idempotency: Some(IdempotencyConflict {
+                header: "idempotency-key".into(),
+                status: 409,
+                body: serde_json::json!({"error": {
+                    "type": "idempotency_error",
+                    "message": "There is currently another in-progress request using this idempotent key (that probably means you submitted twice, and the other request is still going through). Please try again later.",
+                }}),
+            }),
         }
     }
 
