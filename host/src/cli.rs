@@ -57,6 +57,11 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Make signing keys, issue license tokens, inspect them.
+    License {
+        #[command(subcommand)]
+        command: crate::license_cli::LicenseCommand,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -88,6 +93,7 @@ impl EngineArgs {
         limits: wt_host::Limits,
         state_dir: Option<PathBuf>,
         allow_outbound: Vec<String>,
+        licensing: wt_host::license::Licensing,
     ) -> anyhow::Result<Host> {
         let cache_dir = if self.no_cache {
             None
@@ -98,6 +104,7 @@ impl EngineArgs {
             .cache_dir(cache_dir)
             .state_dir(state_dir)
             .allow_outbound(allow_outbound)
+            .licensing(licensing)
             .limits(limits)
             .build()?)
     }
@@ -147,6 +154,15 @@ struct RunArgs {
     /// Requests that may wait for a busy twin; beyond this, 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_queue: usize,
+    /// The license for paid twins: a file holding the token, re-read when it
+    /// changes and on SIGHUP [default: $WT_LICENSE (the token itself), else
+    /// the user's config dir, wt/license.jwt].
+    #[arg(long, value_name = "FILE")]
+    license: Option<PathBuf>,
+    /// Trust licenses signed by this public key (PEM) beside the official
+    /// issuer's. Repeatable (two keys during a rotation).
+    #[arg(long = "trust-key", value_name = "FILE")]
+    trust_keys: Vec<PathBuf>,
     /// How long in-flight requests get to finish on shutdown.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration)]
     drain_timeout: Duration,
@@ -165,7 +181,7 @@ struct InspectArgs {
 /// A failure the user caused with the input they gave: exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct BadInput(String);
+pub(crate) struct BadInput(pub(crate) String);
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
@@ -177,6 +193,7 @@ impl Cli {
             Command::State { command, remote } => remote.state(command).await,
             Command::Requests { args, remote } => remote.requests(args).await,
             Command::Clock { command, remote } => remote.clock(command).await,
+            Command::License { command } => crate::license_cli::run(command),
             Command::Version => {
                 println!("wt-host {}", env!("CARGO_PKG_VERSION"));
                 println!("world {}", wt_host::WORLD);
@@ -198,9 +215,13 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_instances: args.max_instances,
         ..wt_host::Limits::default()
     };
-    let host = args
-        .engine
-        .host(limits, args.state_dir.clone(), args.allow_outbound.clone())?;
+    let licensing = crate::license_cli::licensing(args.license.clone(), &args.trust_keys)?;
+    let host = args.engine.host(
+        limits,
+        args.state_dir.clone(),
+        args.allow_outbound.clone(),
+        licensing,
+    )?;
     let mut loaded = Vec::new();
     for spec in &args.twins {
         let (name, path) = match spec.split_once('=') {
@@ -237,6 +258,19 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         running.url(),
         running.url()
     )?;
+    // Unlicensed twins first: every ready line is the last word on its twin.
+    for info in &loaded {
+        let license = host.license_status(&info.name);
+        if license.required && license.state != "valid" {
+            writeln!(
+                out,
+                "unlicensed {}: {} (license: {}); it answers 402 until a valid license is in place",
+                info.name,
+                license.message.unwrap_or_default(),
+                host.licensing().source().describe(),
+            )?;
+        }
+    }
     for info in &loaded {
         let own = running
             .twin_addr(&info.name)
@@ -259,6 +293,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     drop(out);
+    let _watch = host.watch_license(std::time::Duration::from_secs(1));
+    #[cfg(unix)]
+    let _hup = reload_license_on_sighup(host.clone());
 
     shutdown_signal().await;
     tracing::info!("shutting down: draining in-flight requests");
@@ -267,9 +304,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
-    let host = args
-        .engine
-        .host(wt_host::Limits::default(), None, Vec::new())?;
+    let host = args.engine.host(
+        wt_host::Limits::default(),
+        None,
+        Vec::new(),
+        wt_host::license::Licensing::default(),
+    )?;
     let info = host.add_twin_file(&args.file).await.map_err(load_error)?;
     println!("{}", serde_json::to_string_pretty(&info)?);
     Ok(())
@@ -280,6 +320,18 @@ fn load_error(err: wt_host::Error) -> anyhow::Error {
         wt_host::Error::Load(load) => anyhow::Error::new(BadInput(load.to_string())),
         other => anyhow::Error::new(other),
     }
+}
+
+/// SIGHUP re-reads the license at once.
+#[cfg(unix)]
+fn reload_license_on_sighup(host: Host) -> Option<tokio::task::JoinHandle<()>> {
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()?;
+    Some(tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reading the license again");
+            host.reload_license();
+        }
+    }))
 }
 
 async fn shutdown_signal() {

@@ -407,6 +407,7 @@ pub(crate) fn twins_json(ctx: &Ctx) -> serde_json::Value {
             value["urls"] = json!({ "prefixed": prefixed, "own": own });
             value["state"] = json!(twin.state().usage().ok());
             value["journal"] = json!(twin.journal().len());
+            value["license"] = json!(twin.license_status());
             value
         })
         .collect();
@@ -427,7 +428,12 @@ async fn health(ctx: &Ctx) -> http::Response<Bytes> {
                 Ok(Err(err)) => Some(err.to_string()),
                 Err(_) => Some(format!("no answer within {PROBE_TIMEOUT:?}")),
             };
-            (twin.name().to_owned(), millis, error)
+            (
+                twin.name().to_owned(),
+                millis,
+                error,
+                twin.license_status().state,
+            )
         });
     }
     let mut results = Vec::new();
@@ -440,17 +446,20 @@ async fn health(ctx: &Ctx) -> http::Response<Bytes> {
     let total = results.len();
     let unreachable: Vec<&str> = results
         .iter()
-        .filter(|(_, _, e)| e.is_some())
-        .map(|(n, _, _)| n.as_str())
+        .filter(|(_, _, e, _)| e.is_some())
+        .map(|(n, _, _, _)| n.as_str())
         .collect();
     let twins: Vec<_> = results
         .iter()
-        .map(|(name, millis, error)| {
+        .map(|(name, millis, error, license)| {
             json!({
                 "name": name,
                 "status": if error.is_none() { "ok" } else { "unreachable" },
                 "latency_ms": (millis * 100.0).round() / 100.0,
                 "error": error,
+                // A twin without its license is up (it answers 402 saying
+                // why), so it does not make the host unhealthy.
+                "license": license,
             })
         })
         .collect();

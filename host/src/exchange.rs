@@ -114,6 +114,7 @@ pub fn call_error_response(err: &CallError) -> http::Response<Bytes> {
             (StatusCode::INTERNAL_SERVER_ERROR, "twin_memory_limit", twin)
         }
         CallError::Busy { twin, .. } => (StatusCode::SERVICE_UNAVAILABLE, "twin_busy", twin),
+        CallError::Unlicensed { twin, code, .. } => (StatusCode::PAYMENT_REQUIRED, *code, twin),
     };
     let mut response = error_response(status, code, &err.to_string(), Some(twin));
     if matches!(err, CallError::Busy { .. }) {

@@ -32,6 +32,7 @@ mod engine;
 mod exchange;
 mod faults;
 mod journal;
+pub mod license;
 mod limits;
 mod metrics;
 mod outbound;
@@ -82,6 +83,7 @@ pub struct HostBuilder {
     cache_dir: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     allow_outbound: Vec<String>,
+    licensing: Option<Arc<license::Licensing>>,
 }
 
 impl Default for HostBuilder {
@@ -91,6 +93,7 @@ impl Default for HostBuilder {
             cache_dir: ArtifactCache::default_dir(),
             state_dir: None,
             allow_outbound: Vec::new(),
+            licensing: None,
         }
     }
 }
@@ -114,6 +117,13 @@ impl HostBuilder {
     /// (`hooks.example.test`) or `host:port` pairs.
     pub fn allow_outbound(mut self, destinations: Vec<String>) -> Self {
         self.allow_outbound = destinations;
+        self
+    }
+
+    /// Where licenses come from and which keys may sign them; by default no
+    /// license and only the official issuer's key (free twins need none).
+    pub fn licensing(mut self, licensing: license::Licensing) -> Self {
+        self.licensing = Some(Arc::new(licensing));
         self
     }
 
@@ -141,10 +151,21 @@ impl HostBuilder {
                     allowed: self.allow_outbound,
                 }),
                 limits: self.limits,
+                licensing: self.licensing.unwrap_or_default(),
                 clock: TwinClock::default(),
                 twins: RwLock::new(BTreeMap::new()),
             }),
         })
+    }
+}
+
+/// The background task of [`Host::watch_license`]; dropping it stops it.
+#[derive(Debug)]
+pub struct LicenseWatch(tokio::task::JoinHandle<()>);
+
+impl Drop for LicenseWatch {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -162,6 +183,7 @@ struct HostInner {
     http: reqwest::Client,
     policy: Arc<outbound::Policy>,
     limits: Limits,
+    licensing: Arc<license::Licensing>,
     clock: TwinClock,
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
 }
@@ -240,6 +262,8 @@ impl Host {
                 clock: inner.clock.clone(),
                 http: inner.http.clone(),
                 policy: inner.policy.clone(),
+                licensing: inner.licensing.clone(),
+                requires_license: false,
                 name,
                 source_name: source_name.clone(),
             },
@@ -319,10 +343,63 @@ impl Host {
         let found = self
             .twin(twin)
             .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
-        found
-            .settings()
-            .set_initial(values)
-            .map_err(Error::from)
+        found.settings().set_initial(values).map_err(Error::from)
+    }
+
+    /// Reads the license again (the file may have changed); returns whether
+    /// what it says changed. The server also does this when the file
+    /// changes and on SIGHUP.
+    pub fn reload_license(&self) -> bool {
+        self.inner.licensing.reload()
+    }
+
+    /// A twin's license state right now (`None` for an unknown twin is
+    /// reported as not required).
+    pub fn license_status(&self, twin: &str) -> license::LicenseStatus {
+        match self.twin(twin) {
+            Some(t) => t.license_status(),
+            None => self
+                .inner
+                .licensing
+                .status(twin, false, license::unix_now()),
+        }
+    }
+
+    /// Re-reads the license every `every` and logs each licensed twin whose
+    /// state changed (a new license, an expiry). Stops when the handle drops.
+    pub fn watch_license(&self, every: std::time::Duration) -> LicenseWatch {
+        let host = self.clone();
+        LicenseWatch(tokio::spawn(async move {
+            let mut last: BTreeMap<String, String> = BTreeMap::new();
+            let mut first = true;
+            loop {
+                host.reload_license();
+                for twin in host.all_twins() {
+                    let status = twin.license_status();
+                    if !status.required {
+                        continue;
+                    }
+                    let name = twin.name().to_owned();
+                    let changed = last.get(&name) != Some(&status.state);
+                    if changed && !first {
+                        match &status.message {
+                            None => tracing::info!(twin = %name, "license now valid"),
+                            Some(why) => {
+                                tracing::warn!(twin = %name, state = %status.state, "license no longer valid: {why}")
+                            }
+                        }
+                    }
+                    last.insert(name, status.state);
+                }
+                first = false;
+                tokio::time::sleep(every).await;
+            }
+        }))
+    }
+
+    /// The host's license configuration.
+    pub fn licensing(&self) -> &license::Licensing {
+        &self.inner.licensing
     }
 
     /// Names of the loaded twins, sorted.
@@ -421,6 +498,27 @@ pub(crate) async fn call_twin(
 ) -> Answer {
     let started = std::time::Instant::now();
     let request = exchange::to_twin_request(parts, path, body);
+    // Held from acceptance to answer, so a request delayed by a fault (or
+    // queued behind others) still counts as in flight.
+    let _key = match twin.hold_idempotency_key(&request) {
+        Ok(held) => held,
+        Err(conflict) => {
+            let response = exchange::from_twin_response(
+                twin.name(),
+                conflict,
+                twin.limits().max_response_body,
+            );
+            twin.metrics().record(
+                metrics::Ending::Answered(response.status().as_u16()),
+                response.status().as_u16(),
+                started.elapsed(),
+            );
+            if twin.journal().is_enabled() {
+                record(twin, request, &response, started);
+            }
+            return Answer::Response(response);
+        }
+    };
     let fault = twin.faults().pick(&request.method, &request.path);
     if let Some(fault) = &fault {
         if let Some(latency) = fault.latency {
@@ -460,11 +558,16 @@ async fn twin_response(
             (response, metrics::Ending::Answered(status))
         }
         Err(err) => {
-            tracing::warn!(twin = twin.name(), error = %err, "request failed");
+            if matches!(err, twin::CallError::Unlicensed { .. }) {
+                tracing::debug!(twin = twin.name(), error = %err, "request refused");
+            } else {
+                tracing::warn!(twin = twin.name(), error = %err, "request failed");
+            }
             let ending = match err {
                 twin::CallError::Deadline { .. } => metrics::Ending::Deadline,
                 twin::CallError::Memory { .. } => metrics::Ending::Memory,
                 twin::CallError::Busy { .. } => metrics::Ending::Busy,
+                twin::CallError::Unlicensed { .. } => metrics::Ending::Answered(402),
                 _ => metrics::Ending::Trap,
             };
             (exchange::call_error_response(&err), ending)

@@ -2,6 +2,7 @@
 //! on one line and maps it to an exit code (2 for bad input, 1 otherwise).
 
 mod cli;
+mod license_cli;
 mod remote;
 
 use std::process::ExitCode;

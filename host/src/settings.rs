@@ -149,7 +149,11 @@ impl Settings {
         serde_json::json!({ "twin": self.twin, "settings": settings })
     }
 
-    fn merged(&self, base: &Snapshot, values: &Map<String, Value>) -> Result<Snapshot, ConfigError> {
+    fn merged(
+        &self,
+        base: &Snapshot,
+        values: &Map<String, Value>,
+    ) -> Result<Snapshot, ConfigError> {
         let mut next = (**base).clone();
         for (key, value) in values {
             let Some(setting) = self.declared.iter().find(|s| &s.key == key) else {
@@ -217,7 +221,10 @@ mod tests {
         let s = settings();
         assert_eq!(s.snapshot().get("strict").map(String::as_str), Some("true"));
         s.update(&map(json!({"strict": false}))).unwrap();
-        assert_eq!(s.snapshot().get("strict").map(String::as_str), Some("false"));
+        assert_eq!(
+            s.snapshot().get("strict").map(String::as_str),
+            Some("false")
+        );
         assert_eq!(s.snapshot().get("delay").map(String::as_str), Some("30"));
         s.reset();
         assert_eq!(s.snapshot().get("strict").map(String::as_str), Some("true"));
@@ -266,6 +273,9 @@ mod tests {
         let s = settings();
         s.update(&map(json!({"delay": 1}))).unwrap();
         let j = s.to_json();
-        assert_eq!(j["settings"][1], json!({"key": "delay", "description": "Delay.", "default": 30, "value": 1}));
+        assert_eq!(
+            j["settings"][1],
+            json!({"key": "delay", "description": "Delay.", "default": 30, "value": 1})
+        );
     }
 }

@@ -16,6 +16,7 @@ use crate::clock::TwinClock;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::faults::Faults;
 use crate::journal::Journal;
+use crate::license::Licensing;
 use crate::limits::Limits;
 use crate::metrics::Metrics;
 use crate::outbound::{Outbound, Policy};
@@ -137,6 +138,7 @@ pub struct Twin {
     metrics: Metrics,
     settings: Settings,
     idempotency: Option<IdempotencyGuard>,
+    licensing: Arc<Licensing>,
 }
 
 /// Refuses a request that reuses an idempotency key while an earlier request
@@ -152,7 +154,7 @@ struct IdempotencyGuard {
 }
 
 /// A key held for the length of one request.
-struct HeldKey<'a> {
+pub(crate) struct HeldKey<'a> {
     guard: &'a IdempotencyGuard,
     key: (String, String),
 }
@@ -242,6 +244,12 @@ pub enum CallError {
     },
     #[error("twin '{twin}' has {queued} requests waiting already; try again shortly")]
     Busy { twin: String, queued: usize },
+    #[error("twin '{twin}' needs a license: {reason}")]
+    Unlicensed {
+        twin: String,
+        code: &'static str,
+        reason: String,
+    },
 }
 
 /// The error the epoch callback raises to stop a twin at its deadline.
@@ -265,6 +273,10 @@ pub(crate) struct LoadRequest<'a> {
     pub clock: TwinClock,
     pub http: reqwest::Client,
     pub policy: Arc<Policy>,
+    pub licensing: Arc<Licensing>,
+    /// Whether the registry marks this twin `pro` (a license is then needed
+    /// whatever its `describe` says).
+    pub requires_license: bool,
     /// Serve under this name instead of the one `describe` gives.
     pub name: Option<String>,
     /// A file path or `<bytes>`, for messages.
@@ -329,6 +341,7 @@ impl Twin {
             metrics: Metrics::default(),
             settings: Settings::from_declared("(loading)", []).expect("no settings is valid"),
             idempotency: None,
+            licensing: req.licensing.clone(),
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -345,7 +358,7 @@ impl Twin {
         twin.info.version = described.version;
         twin.info.api_version = described.api_version;
         twin.info.default_port = described.default_port;
-        twin.info.license_required = described.license_required;
+        twin.info.license_required = described.license_required || req.requires_license;
         twin.info.description = described.description;
         twin.settings = Settings::from_declared(
             &twin.name,
@@ -413,6 +426,28 @@ impl Twin {
         &self.settings
     }
 
+    /// Holds the request's idempotency key until the returned guard drops,
+    /// or gives the twin's declared conflict answer when an earlier request
+    /// with the same key and credentials is still in flight.
+    pub(crate) fn hold_idempotency_key(
+        &self,
+        request: &types::Request,
+    ) -> Result<Option<HeldKey<'_>>, types::Response> {
+        match &self.idempotency {
+            Some(guard) => guard.hold(request),
+            None => Ok(None),
+        }
+    }
+
+    /// The twin's license state right now.
+    pub fn license_status(&self) -> crate::license::LicenseStatus {
+        self.licensing.status(
+            &self.name,
+            self.info.license_required,
+            crate::license::unix_now(),
+        )
+    }
+
     fn storage_error(&self, err: &StorageError) -> CallError {
         CallError::Storage {
             twin: self.name.to_string(),
@@ -464,10 +499,19 @@ impl Twin {
     /// Runs one request through the twin; its writes commit only if it
     /// returns a response.
     pub async fn call(&self, request: &types::Request) -> Result<types::Response, CallError> {
-        let _key = match self.idempotency.as_ref().map(|g| g.hold(request)) {
-            Some(Err(conflict)) => return Ok(conflict),
-            Some(Ok(held)) => held,
-            None => None,
+        // Checked per request against the name the host serves the twin
+        // under: an expiry takes effect at exactly `exp`, and a request that
+        // got past here finishes even if the license lapses meanwhile.
+        let claims = match self.licensing.check(&self.name, crate::license::unix_now()) {
+            Ok(claims) => Some(claims),
+            Err(refusal) if self.info.license_required => {
+                return Err(CallError::Unlicensed {
+                    twin: self.name.to_string(),
+                    code: refusal.code(),
+                    reason: refusal.to_string(),
+                });
+            }
+            Err(_) => None,
         };
         let _waiting =
             QueueSlot::take(&self.queued, self.limits.max_queued_per_twin).ok_or_else(|| {
@@ -479,6 +523,16 @@ impl Twin {
         let _turn = self.gate.lock().await;
         drop(_waiting);
         let mut store = self.new_store();
+        store.data_mut().license = claims.map(|c| crate::bindings::license::Claims {
+            issuer: c.iss,
+            subject: c.sub,
+            audience: c.aud.names(),
+            tier: c.tier.as_str().to_owned(),
+            issued_at: c.iat,
+            not_before: c.nbf,
+            expires_at: c.exp,
+            token_id: c.jti,
+        });
         let instance = self.instantiate(&mut store).await?;
         let result = instance
             .wondertwin_twin_handler()

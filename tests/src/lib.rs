@@ -84,6 +84,8 @@ pub struct HostProcess {
     pub twins: Vec<Ready>,
     /// Wall time from spawn to the last ready line.
     pub startup: Duration,
+    /// The stdout lines up to the last ready line.
+    pub stdout: Vec<String>,
     pub cache_dir: PathBuf,
     _cache_guard: Option<tempfile::TempDir>,
 }
@@ -187,6 +189,7 @@ impl HostProcess {
             url: url.expect("listening line"),
             twins: ready,
             startup: started.elapsed(),
+            stdout: seen,
             cache_dir: cache_dir.to_path_buf(),
             _cache_guard: None,
         })
@@ -198,6 +201,11 @@ impl HostProcess {
             .iter()
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("no ready line for {name}: {:?}", self.twins))
+    }
+
+    /// The process id, for signals.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit status.
