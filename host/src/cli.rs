@@ -57,6 +57,13 @@ enum Command {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Download twins from a registry into the local store, verifying each
+    /// sha256 before it is kept, and pin them in wt.lock.
+    Install(crate::registry_cli::InstallArgs),
+    /// List installed twins (or, with --available, what registries offer).
+    List(crate::registry_cli::ListArgs),
+    /// Add a twin component to a folder registry.
+    Publish(crate::registry_cli::PublishArgs),
     /// Make signing keys, issue license tokens, inspect them.
     License {
         #[command(subcommand)]
@@ -112,8 +119,9 @@ impl EngineArgs {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Twins to serve: a component path (`twins/hello.wasm`), or `NAME=PATH`
-    /// to serve it under another name.
+    /// Twins to serve: a component path (`twins/hello.wasm`), an installed
+    /// twin (`stripe`, `stripe@0.2.0`, `acme/stripe`), or either as
+    /// `NAME=…` to serve it under another name.
     #[arg(value_name = "TWIN", required = true)]
     twins: Vec<String>,
     /// Address of the shared listener (`/<twin>/…` and `Host: <twin>.localhost`).
@@ -168,6 +176,8 @@ struct RunArgs {
     drain_timeout: Duration,
     #[command(flatten)]
     engine: EngineArgs,
+    #[command(flatten)]
+    store: crate::registry_cli::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +204,9 @@ impl Cli {
             Command::Requests { args, remote } => remote.requests(args).await,
             Command::Clock { command, remote } => remote.clock(command).await,
             Command::License { command } => crate::license_cli::run(command),
+            Command::Install(args) => crate::registry_cli::install(args).await,
+            Command::List(args) => crate::registry_cli::list(args).await,
+            Command::Publish(args) => crate::registry_cli::publish(args).await,
             Command::Version => {
                 println!("wt-host {}", env!("CARGO_PKG_VERSION"));
                 println!("world {}", wt_host::WORLD);
@@ -223,14 +236,26 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         licensing,
     )?;
     let mut loaded = Vec::new();
+    let mut installed = None;
     for spec in &args.twins {
-        let (name, path) = match spec.split_once('=') {
-            Some((name, path)) => (Some(name), PathBuf::from(path)),
-            None => (None, PathBuf::from(spec)),
+        let (name, target) = match spec.split_once('=') {
+            Some((name, target)) => (Some(name), target),
+            None => (None, spec.as_str()),
         };
-        let info = match name {
-            Some(name) => host.add_twin_file_as(name, &path).await,
-            None => host.add_twin_file(&path).await,
+        let info = if crate::registry_cli::is_file_arg(target) {
+            let path = PathBuf::from(target);
+            match name {
+                Some(name) => host.add_twin_file_as(name, &path).await,
+                None => host.add_twin_file(&path).await,
+            }
+        } else {
+            if installed.is_none() {
+                installed = Some((args.store.store()?, args.store.lock()?));
+            }
+            let (store, lock) = installed.as_ref().expect("just set");
+            let twin = crate::registry_cli::resolve_installed(name, target, store, lock)?;
+            tracing::debug!(twin = %twin.label, path = %twin.path.display(), "from the store");
+            host.add_twin_file_with(&twin.path, twin.options).await
         };
         loaded.push(info.map_err(load_error)?);
     }

@@ -159,6 +159,18 @@ impl HostBuilder {
     }
 }
 
+/// How to load a twin beyond its bytes.
+#[derive(Debug, Clone, Default)]
+pub struct AddOptions {
+    /// Serve under this name (the route prefix) instead of `describe`'s.
+    pub name: Option<String>,
+    /// The identity licenses are checked against (`aud`): a registry name
+    /// such as `acme/stripe`. Defaults to the served name.
+    pub identity: Option<String>,
+    /// Needs a license whatever `describe` says (a registry `pro` twin).
+    pub requires_license: bool,
+}
+
 /// The background task of [`Host::watch_license`]; dropping it stops it.
 #[derive(Debug)]
 pub struct LicenseWatch(tokio::task::JoinHandle<()>);
@@ -238,6 +250,19 @@ impl Host {
             .await
     }
 
+    /// Loads a twin from a file with explicit options: what an installer
+    /// uses to serve a registry twin under its registry identity and tier.
+    pub async fn add_twin_file_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: AddOptions,
+    ) -> Result<TwinInfo, Error> {
+        let path = path.as_ref();
+        let wasm = twin::read_file(path)?;
+        self.add_with(options, path.display().to_string(), &wasm)
+            .await
+    }
+
     async fn add_file(&self, name: Option<String>, path: &Path) -> Result<TwinInfo, Error> {
         let wasm = twin::read_file(path)?;
         self.add(name, path.display().to_string(), &wasm).await
@@ -249,6 +274,24 @@ impl Host {
         source_name: String,
         wasm: &[u8],
     ) -> Result<TwinInfo, Error> {
+        let options = AddOptions {
+            name,
+            ..AddOptions::default()
+        };
+        self.add_with(options, source_name, wasm).await
+    }
+
+    async fn add_with(
+        &self,
+        options: AddOptions,
+        source_name: String,
+        wasm: &[u8],
+    ) -> Result<TwinInfo, Error> {
+        let AddOptions {
+            name,
+            identity,
+            requires_license,
+        } = options;
         if let Some(name) = &name {
             self.check_name_free(&source_name, name)?;
         }
@@ -263,7 +306,8 @@ impl Host {
                 http: inner.http.clone(),
                 policy: inner.policy.clone(),
                 licensing: inner.licensing.clone(),
-                requires_license: false,
+                requires_license,
+                identity,
                 name,
                 source_name: source_name.clone(),
             },

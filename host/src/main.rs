@@ -3,6 +3,7 @@
 
 mod cli;
 mod license_cli;
+mod registry_cli;
 mod remote;
 
 use std::process::ExitCode;

@@ -85,6 +85,9 @@ pub enum LoadError {
 pub struct TwinInfo {
     /// The name the twin is served under (its route prefix).
     pub name: String,
+    /// The identity licenses name in `aud`: the registry name, or the
+    /// served name.
+    pub identity: String,
     /// The name the twin gave itself in `describe`.
     pub described_name: String,
     pub version: String,
@@ -277,6 +280,8 @@ pub(crate) struct LoadRequest<'a> {
     /// Whether the registry marks this twin `pro` (a license is then needed
     /// whatever its `describe` says).
     pub requires_license: bool,
+    /// The identity licenses are checked against, when not the served name.
+    pub identity: Option<String>,
     /// Serve under this name instead of the one `describe` gives.
     pub name: Option<String>,
     /// A file path or `<bytes>`, for messages.
@@ -313,6 +318,7 @@ impl Twin {
         let mut twin = Self {
             info: TwinInfo {
                 name: String::new(),
+                identity: String::new(),
                 described_name: String::new(),
                 version: String::new(),
                 api_version: String::new(),
@@ -353,6 +359,7 @@ impl Twin {
         }
         twin.name = Arc::from(name.as_str());
         twin.outbound = Arc::new(Outbound::new(&name, twin.http.clone()));
+        twin.info.identity = req.identity.unwrap_or_else(|| name.clone());
         twin.info.name = name;
         twin.info.described_name = described.name;
         twin.info.version = described.version;
@@ -442,7 +449,7 @@ impl Twin {
     /// The twin's license state right now.
     pub fn license_status(&self) -> crate::license::LicenseStatus {
         self.licensing.status(
-            &self.name,
+            &self.info.identity,
             self.info.license_required,
             crate::license::unix_now(),
         )
@@ -499,10 +506,13 @@ impl Twin {
     /// Runs one request through the twin; its writes commit only if it
     /// returns a response.
     pub async fn call(&self, request: &types::Request) -> Result<types::Response, CallError> {
-        // Checked per request against the name the host serves the twin
-        // under: an expiry takes effect at exactly `exp`, and a request that
+        // Checked per request against the identity the host loaded the twin
+        // under (never anything from the request): an expiry takes effect at exactly `exp`, and a request that
         // got past here finishes even if the license lapses meanwhile.
-        let claims = match self.licensing.check(&self.name, crate::license::unix_now()) {
+        let claims = match self
+            .licensing
+            .check(&self.info.identity, crate::license::unix_now())
+        {
             Ok(claims) => Some(claims),
             Err(refusal) if self.info.license_required => {
                 return Err(CallError::Unlicensed {

@@ -281,3 +281,86 @@ pub fn json(body: &str) -> serde_json::Value {
         panic!("not JSON ({e}), {} bytes: {start}", body.len())
     })
 }
+
+/// How [`FileServer`] misbehaves, for registry tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// Serve files as they are.
+    Files,
+    /// Flip one byte of every `.wasm` file on the way out (same size).
+    TamperWasm,
+    /// Accept connections and never answer.
+    Stall,
+    /// Answer every request with a redirect to itself.
+    RedirectLoop,
+}
+
+/// A tiny HTTP/1.1 file server on loopback, one thread per connection:
+/// enough to serve a registry folder, and to misbehave on purpose.
+pub struct FileServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl FileServer {
+    pub fn start(root: &Path, mode: Serve) -> Self {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let root = root.to_path_buf();
+        let base = url.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let root = root.clone();
+                let base = base.clone();
+                std::thread::spawn(move || {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let text = String::from_utf8_lossy(&request);
+                    let path = text.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                    let reply = |status: &str, headers: &str, body: &[u8]| {
+                        let mut out = format!(
+                            "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n{headers}\r\n",
+                            body.len()
+                        )
+                        .into_bytes();
+                        out.extend_from_slice(body);
+                        out
+                    };
+                    let response = match mode {
+                        Serve::Stall => {
+                            std::thread::sleep(Duration::from_secs(60));
+                            return;
+                        }
+                        Serve::RedirectLoop => {
+                            reply("302 Found", &format!("location: {base}{path}\r\n"), b"")
+                        }
+                        Serve::Files | Serve::TamperWasm => {
+                            let file = root.join(path.trim_start_matches('/'));
+                            match std::fs::read(&file) {
+                                Ok(mut bytes) => {
+                                    if mode == Serve::TamperWasm && path.ends_with(".wasm") {
+                                        let last = bytes.len() - 1;
+                                        bytes[last] ^= 0xff;
+                                    }
+                                    reply("200 OK", "", &bytes)
+                                }
+                                Err(_) => reply("404 Not Found", "", b"not found"),
+                            }
+                        }
+                    };
+                    let _ = stream.write_all(&response);
+                });
+            }
+        });
+        // The accept thread lives as long as the test process.
+        Self { url }
+    }
+}
