@@ -53,6 +53,22 @@ fn days_in_month(year: i64, month: u32) -> u32 {
     }
 }
 
+/// `secs` (Unix seconds, UTC) moved `months` calendar months later, keeping
+/// the time of day and clamping the day to the target month's length
+/// (Jan 31 + 1 month = Feb 28 or 29), the way billing periods are anchored.
+/// Adding to the original anchor rather than chaining keeps a day-31 anchor
+/// on day 31 in the months that have one.
+pub fn add_months(secs: u64, months: u32) -> u64 {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (year, month, day) = civil_from_days(days);
+    let index = year * 12 + i64::from(month - 1) + i64::from(months);
+    let (year, month) = (index.div_euclid(12), (index.rem_euclid(12) + 1) as u32);
+    let day = day.min(days_in_month(year, month));
+    let out = days_from_civil(year, month, day) * 86_400 + rest;
+    u64::try_from(out).unwrap_or(0)
+}
+
 /// Milliseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
 pub fn format_millis(millis: u64) -> String {
     let millis = i64::try_from(millis).unwrap_or(i64::MAX);
@@ -75,6 +91,30 @@ pub fn format_millis(millis: u64) -> String {
 pub fn format_secs(secs: u64) -> String {
     let full = format_millis(secs.saturating_mul(1000));
     format!("{}Z", &full[..full.len() - 5])
+}
+
+/// Milliseconds since the Unix epoch as an RFC 2822 date in UTC,
+/// `Tue, 14 Nov 2023 22:13:20 +0000`: the `date_created` of Twilio's 2010
+/// API and of mail-era APIs. Sub-second precision is dropped, as RFC 2822
+/// has none.
+pub fn format_rfc2822(millis: u64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let millis = i64::try_from(millis).unwrap_or(i64::MAX);
+    let days = millis.div_euclid(MILLIS_PER_DAY);
+    let secs = millis.rem_euclid(MILLIS_PER_DAY) / 1000;
+    let (year, month, day) = civil_from_days(days);
+    // 1970-01-01 was a Thursday.
+    let weekday = DAYS[days.rem_euclid(7) as usize];
+    format!(
+        "{weekday}, {day:02} {} {year:04} {:02}:{:02}:{:02} +0000",
+        MONTHS[(month - 1) as usize],
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 /// Reads an ISO 8601 date or date-time into milliseconds since the Unix
@@ -183,11 +223,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn adds_calendar_months_clamping_the_day() {
+        let jan31 = 1_706_659_200 + 3_600; // 2024-01-31T01:00:00Z
+        assert_eq!(format_secs(add_months(jan31, 1)), "2024-02-29T01:00:00Z");
+        assert_eq!(format_secs(add_months(jan31, 2)), "2024-03-31T01:00:00Z");
+        assert_eq!(format_secs(add_months(jan31, 13)), "2025-02-28T01:00:00Z");
+        assert_eq!(add_months(jan31, 0), jan31);
+    }
+
+    #[test]
     fn formats() {
         assert_eq!(format_millis(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(format_millis(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(format_millis(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
         assert_eq!(format_secs(1_700_000_000), "2023-11-14T22:13:20Z");
+    }
+
+    #[test]
+    fn formats_rfc_2822() {
+        assert_eq!(format_rfc2822(0), "Thu, 01 Jan 1970 00:00:00 +0000");
+        assert_eq!(
+            format_rfc2822(1_700_000_000_123),
+            "Tue, 14 Nov 2023 22:13:20 +0000"
+        );
+        assert_eq!(
+            format_rfc2822(951_782_400_000),
+            "Tue, 29 Feb 2000 00:00:00 +0000"
+        );
+        assert_eq!(
+            format_rfc2822(1_281_930_301_000),
+            "Mon, 16 Aug 2010 03:45:01 +0000"
+        );
     }
 
     #[test]

@@ -54,11 +54,12 @@ pub mod clock;
 pub mod config;
 pub mod datetime;
 pub mod error;
+pub mod fields;
 pub mod form;
 pub mod idempotency;
 pub mod ids;
-pub mod log;
 pub mod license;
+pub mod log;
 pub mod outbound;
 pub mod request;
 pub mod response;
@@ -305,12 +306,19 @@ pub mod __export {
             assert_eq!((info.default_port, info.license_required), (9, true));
             assert_eq!(info.description, "d");
             assert_eq!(
-                (info.settings[0].key.as_str(), info.settings[0].default_value.as_str()),
+                (
+                    info.settings[0].key.as_str(),
+                    info.settings[0].default_value.as_str()
+                ),
                 ("strict", "true")
             );
             let conflict = info.idempotency.expect("declared");
             assert_eq!(
-                (conflict.header.as_str(), conflict.status, conflict.body.as_str()),
+                (
+                    conflict.header.as_str(),
+                    conflict.status,
+                    conflict.body.as_str()
+                ),
                 ("idempotency-key", 409, r#"{"error":"busy"}"#)
             );
         }
