@@ -460,3 +460,337 @@ def test_failed_requests_and_other_accounts_send_nothing(client, wt, hooks):
     other.v1.customers.create({"name": "other account"})
     _flush(wt)
     assert hooks.received == []
+
+
+# --- 7. billing: subscriptions, invoices, checkout, test clocks ---------------
+
+
+def _billing_customer(client, card="pm_card_visa", **extra):
+    """A monthly $10 price and a customer whose invoice default is `card`."""
+    price = client.v1.prices.create({"currency": "usd", "unit_amount": 1000,
+                                     "recurring": {"interval": "month"}, "product_data": {"name": "Gold"}})
+    cus = client.v1.customers.create({"email": "billing@x.io", **extra})
+    pm = client.v1.payment_methods.attach(card, {"customer": cus.id})
+    client.v1.customers.update(cus.id, {"invoice_settings": {"default_payment_method": pm.id}})
+    return price, cus
+
+
+def test_subscription_create_list_update_cancel(client):
+    price, cus = _billing_customer(client)
+    sub = client.v1.subscriptions.create({
+        "customer": cus.id, "items": [{"price": price.id, "quantity": 2}],
+        "metadata": {"plan": "gold"}, "expand": ["latest_invoice.payments"],
+    })
+    assert sub.id.startswith("sub_") and sub.object == "subscription" and sub.status == "active"
+    item = sub["items"].data[0]
+    assert item.id.startswith("si_") and item.quantity == 2 and item.price.id == price.id
+    assert item.current_period_end > item.current_period_start == sub.start_date
+    invoice = sub.latest_invoice
+    assert invoice.id.startswith("in_") and invoice.status == "paid"
+    assert (invoice.amount_due, invoice.amount_paid, invoice.amount_remaining) == (2000, 2000, 0)
+    assert invoice.parent.subscription_details.subscription == sub.id
+    assert invoice.lines.data[0].pricing.price_details.price == price.id
+    pi = client.v1.payment_intents.retrieve(invoice.payments.data[0].payment.payment_intent)
+    assert pi.status == "succeeded" and pi.amount == 2000 and pi.customer == cus.id
+    assert [s.id for s in client.v1.subscriptions.list({"customer": cus.id}).data] == [sub.id]
+    assert [s.id for s in client.v1.subscriptions.list({"price": price.id, "status": "active"}).data] == [sub.id]
+    assert client.v1.subscriptions.list({"status": "trialing"}).data == []
+    items = client.v1.subscription_items.list({"subscription": sub.id})
+    assert [i.id for i in items.data] == [item.id]
+    assert client.v1.subscription_items.update(item.id, {"quantity": 3}).quantity == 3
+
+    upd = client.v1.subscriptions.update(sub.id, {"cancel_at_period_end": True, "metadata": {"k": "v"}})
+    assert upd.cancel_at_period_end is True and upd.cancel_at == item.current_period_end
+    assert upd.status == "active" and upd.metadata.to_dict() == {"plan": "gold", "k": "v"}
+    canceled = client.v1.subscriptions.cancel(sub.id)
+    assert canceled.status == "canceled" and canceled.ended_at is not None
+    assert client.v1.subscriptions.list().data == []
+    assert [s.id for s in client.v1.subscriptions.list({"status": "canceled"}).data] == [sub.id]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.subscriptions.update(sub.id, {"description": "too late"})
+    types = {e.type for e in client.v1.events.list({"limit": 100}).auto_paging_iter()}
+    assert {"customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted",
+            "invoice.created", "invoice.finalized", "invoice.paid", "invoice.payment_succeeded"} <= types
+
+
+def test_subscription_errors(client):
+    price, cus = _billing_customer(client)
+    one_time = client.v1.prices.create({"currency": "usd", "unit_amount": 5, "product_data": {"name": "x"}})
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": one_time.id}]})
+    assert err.value.param == "items[0][price]"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.subscriptions.create({"customer": cus.id})
+    assert err.value.code == "parameter_missing"
+    with pytest.raises(stripe.InvalidRequestError) as err:
+        client.v1.subscriptions.retrieve("sub_missing")
+    assert err.value.http_status == 404 and err.value.code == "resource_missing"
+
+
+def test_trial_and_incomplete_subscriptions(client):
+    price, cus = _billing_customer(client)
+    trial = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}],
+                                            "trial_period_days": 14, "expand": ["latest_invoice"]})
+    assert trial.status == "trialing" and trial.trial_end - trial.trial_start == 14 * 86400
+    assert trial.latest_invoice.amount_due == 0 and trial.latest_invoice.status == "paid"
+    assert trial["items"].data[0].current_period_end == trial.trial_end
+
+    _, bad = _billing_customer(client, card="pm_card_chargeDeclinedInsufficientFunds")
+    sub = client.v1.subscriptions.create({"customer": bad.id, "items": [{"price": price.id}],
+                                          "expand": ["latest_invoice"]})
+    assert sub.status == "incomplete" and sub.latest_invoice.status == "open"
+    with pytest.raises(stripe.CardError) as err:
+        client.v1.invoices.pay(sub.latest_invoice.id)
+    assert err.value.http_status == 402 and err.value.error.decline_code == "insufficient_funds"
+    paid = client.v1.invoices.pay(sub.latest_invoice.id, {"payment_method": "pm_card_visa"})
+    assert paid.status == "paid" and paid.amount_paid == 1000
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+    with pytest.raises(stripe.CardError):
+        client.v1.subscriptions.create({"customer": bad.id, "items": [{"price": price.id}],
+                                        "payment_behavior": "error_if_incomplete"})
+    assert len(client.v1.subscriptions.list({"customer": bad.id}).data) == 1
+
+
+def test_invoices_and_invoice_items(client, wt):
+    cus = client.v1.customers.create({"email": "inv@x.io"})
+    ii = client.v1.invoice_items.create({"customer": cus.id, "amount": 500, "currency": "usd",
+                                         "description": "Setup fee"})
+    assert ii.id.startswith("ii_") and ii.object == "invoiceitem" and ii.invoice is None
+    pin = client.v1.prices.create({"currency": "usd", "unit_amount": 250, "product_data": {"name": "Pin"}})
+    client.v1.invoice_items.create({"customer": cus.id, "pricing": {"price": pin.id}, "quantity": 2})
+    assert len(client.v1.invoice_items.list({"customer": cus.id, "pending": True}).data) == 2
+    assert client.v1.invoice_items.update(ii.id, {"description": "Setup"}).description == "Setup"
+
+    inv = client.v1.invoices.create({"customer": cus.id, "pending_invoice_items_behavior": "include"})
+    assert inv.status == "draft" and inv.number is None
+    assert (inv.subtotal, inv.total, inv.amount_due, inv.amount_remaining) == (1000, 1000, 1000, 1000)
+    assert client.v1.invoice_items.list({"customer": cus.id, "pending": True}).data == []
+    lines = list(client.v1.invoices.line_items.list(inv.id, {"limit": 1}).auto_paging_iter())
+    assert sorted(line.amount for line in lines) == [500, 500]
+    inv = client.v1.invoices.update(inv.id, {"description": "Thanks", "metadata": {"o": "1"}})
+    assert inv.description == "Thanks"
+    inv = client.v1.invoices.finalize_invoice(inv.id)
+    assert inv.status == "open" and inv.number.endswith("-0001") and inv.status_transitions.finalized_at
+    assert inv.hosted_invoice_url.startswith(wt.base_url("stripe"))
+    with urllib.request.urlopen(inv.hosted_invoice_url, timeout=30) as page:
+        assert inv.number in page.read().decode()
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.update(inv.id, {"collection_method": "send_invoice", "days_until_due": 3})
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoice_items.delete(ii.id)
+    with pytest.raises(stripe.CardError) as err:
+        client.v1.invoices.pay(inv.id, {"payment_method": "pm_card_visa_chargeDeclined"})
+    assert err.value.code == "card_declined"
+    assert client.v1.invoices.retrieve(inv.id).status == "open"
+    paid = client.v1.invoices.pay(inv.id, {"payment_method": "pm_card_visa", "expand": ["payments"]})
+    assert paid.status == "paid" and paid.amount_paid == 1000 and paid.amount_remaining == 0
+    assert paid.payments.data[0].amount_paid == 1000
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.void_invoice(inv.id)
+
+    second = client.v1.invoices.create({"customer": cus.id})
+    client.v1.invoice_items.create({"customer": cus.id, "amount": 300, "currency": "usd", "invoice": second.id})
+    assert client.v1.invoices.retrieve(second.id).total == 300
+    second = client.v1.invoices.finalize_invoice(second.id)
+    assert second.number.endswith("-0002")
+    assert client.v1.invoices.mark_uncollectible(second.id).status == "uncollectible"
+    assert client.v1.invoices.void_invoice(second.id).status == "void"
+    draft = client.v1.invoices.create({"customer": cus.id})
+    assert client.v1.invoices.delete(draft.id).deleted is True
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.invoices.delete(second.id)
+    assert [i.id for i in client.v1.invoices.list({"customer": cus.id, "status": "void"}).data] == [second.id]
+    assert [i.id for i in client.v1.invoices.list({"customer": cus.id}).data] == [second.id, inv.id]
+    types = {e.type for e in client.v1.events.list({"limit": 100}).auto_paging_iter()}
+    assert {"invoiceitem.created", "invoice.finalized", "invoice.payment_failed", "invoice.paid",
+            "invoice.voided", "invoice.marked_uncollectible", "invoice.deleted"} <= types
+
+
+def _complete(client, session_id, **params):
+    resp = client.raw_request("post", f"/v1/test_helpers/checkout/sessions/{session_id}/complete", **params)
+    return client.deserialize(resp, api_mode="V1")
+
+
+def test_checkout_payment_session(client, wt):
+    mug = client.v1.prices.create({"currency": "usd", "unit_amount": 700, "product_data": {"name": "Mug"}})
+    cs = client.v1.checkout.sessions.create({
+        "mode": "payment", "success_url": "https://example.com/ok?s={CHECKOUT_SESSION_ID}",
+        "line_items": [{"price": mug.id, "quantity": 3},
+                       {"price_data": {"currency": "usd", "unit_amount": 150, "product_data": {"name": "Card"}},
+                        "quantity": 1}],
+        "customer_email": "buyer@x.io", "metadata": {"order": "42"},
+    })
+    assert cs.id.startswith("cs_test_") and cs.object == "checkout.session"
+    assert (cs.status, cs.payment_status, cs.amount_total) == ("open", "unpaid", 2250)
+    assert cs.url.startswith(wt.base_url("stripe"))
+    with urllib.request.urlopen(cs.url, timeout=30) as page:
+        assert page.status == 200 and "Mug" in page.read().decode()
+    items = client.v1.checkout.sessions.line_items.list(cs.id)
+    assert [(i.description, i.quantity, i.amount_total) for i in items.data] == [("Mug", 3, 2100), ("Card", 1, 150)]
+    with pytest.raises(stripe.CardError):
+        _complete(client, cs.id, payment_method="pm_card_chargeDeclinedExpiredCard")
+    assert client.v1.checkout.sessions.retrieve(cs.id).status == "open"
+    done = _complete(client, cs.id)
+    assert (done.status, done.payment_status) == ("complete", "paid")
+    got = client.v1.checkout.sessions.retrieve(cs.id, {"expand": ["payment_intent", "line_items"]})
+    assert got.payment_intent.status == "succeeded" and got.payment_intent.amount_received == 2250
+    assert got.customer_details.email == "buyer@x.io" and len(got.line_items.data) == 2
+    assert [s.id for s in client.v1.checkout.sessions.list({"payment_intent": got.payment_intent.id}).data] == [cs.id]
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.expire(cs.id)
+    completed = client.v1.events.list({"type": "checkout.session.completed"}).data
+    assert [e.data.object.id for e in completed] == [cs.id]
+
+    other = client.v1.checkout.sessions.create({"mode": "payment", "line_items": [{"price": mug.id}]})
+    assert client.v1.checkout.sessions.expire(other.id).status == "expired"
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.checkout.sessions.create({"mode": "payment"})
+
+
+def test_checkout_subscription_and_setup_sessions(client):
+    plan = client.v1.prices.create({"currency": "usd", "unit_amount": 900, "recurring": {"interval": "month"},
+                                    "product_data": {"name": "Plan"}})
+    cs = client.v1.checkout.sessions.create({"mode": "subscription", "line_items": [{"price": plan.id}],
+                                             "customer_email": "subscriber@x.io",
+                                             "subscription_data": {"metadata": {"from": "checkout"}},
+                                             "success_url": "https://example.com/ok"})
+    done = _complete(client, cs.id)
+    assert done.status == "complete" and done.customer.startswith("cus_")
+    sub = client.v1.subscriptions.retrieve(done.subscription, {"expand": ["latest_invoice", "customer"]})
+    assert sub.status == "active" and sub.metadata["from"] == "checkout"
+    assert sub.latest_invoice.amount_paid == 900 and sub.customer.email == "subscriber@x.io"
+    assert sub.default_payment_method.startswith("pm_")
+
+    cus = client.v1.customers.create({"email": "setup@x.io"})
+    setup = client.v1.checkout.sessions.create({"mode": "setup", "currency": "usd", "customer": cus.id,
+                                                "success_url": "https://example.com/ok"})
+    done = _complete(client, setup.id, payment_method="pm_card_mastercard")
+    assert done.payment_status == "no_payment_required"
+    si = client.v1.setup_intents.retrieve(done.setup_intent, {"expand": ["payment_method"]})
+    assert si.status == "succeeded" and si.payment_method.card.brand == "mastercard"
+    assert si.payment_method.customer == cus.id
+
+
+def _advance(client, clock_id, to):
+    clock = client.v1.test_helpers.test_clocks.advance(clock_id, {"frozen_time": to})
+    while clock.status != "ready":
+        clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    return clock
+
+
+def test_test_clock_month_renewal_is_paid_with_events(client):
+    start = 1767225600  # 2026-01-01T00:00:00Z
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": start, "name": "renewal"})
+    assert clock.id.startswith("clock_") and clock.status == "ready" and clock.frozen_time == start
+    price, cus = _billing_customer(client, test_clock=clock.id)
+    assert cus.test_clock == clock.id and cus.created == start
+    assert client.v1.customers.list().data == []
+    assert [c.id for c in client.v1.customers.list({"test_clock": clock.id}).data] == [cus.id]
+    sub = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}]})
+    assert sub.start_date == start and sub["items"].data[0].current_period_end == 1769904000  # Feb 1
+    advancing = client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": 1769904000 + 3600})
+    assert advancing.status == "advancing"
+    clock = _advance(client, clock.id, 1769904000 + 7200)
+    assert clock.frozen_time == 1769904000 + 7200
+    invoices = client.v1.invoices.list({"subscription": sub.id}).data
+    assert [i.billing_reason for i in invoices] == ["subscription_cycle", "subscription_create"]
+    renewal = invoices[0]
+    assert renewal.status == "paid" and renewal.amount_paid == 1000 and renewal.created == 1769904000
+    # The invoice's period is the one that ended; its line bills the next.
+    assert (renewal.period_start, renewal.period_end) == (start, 1769904000)
+    assert renewal.lines.data[0].period.start == 1769904000 and renewal.lines.data[0].period.end == 1772323200
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.latest_invoice == renewal.id and sub["items"].data[0].current_period_start == 1769904000
+    paid = client.v1.events.list({"type": "invoice.paid"}).data
+    assert [e.data.object.id for e in paid][:1] == [renewal.id]
+    assert paid[0].request.id is None and paid[0].created == 1769904000
+    updated = client.v1.events.list({"type": "customer.subscription.updated"}).data[0]
+    assert "items" in updated.data.previous_attributes
+    with pytest.raises(stripe.InvalidRequestError):
+        client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": start})
+    with pytest.raises(stripe.InvalidRequestError) as err:  # more than two monthly intervals
+        client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": start + 365 * 86400})
+    assert err.value.param == "frozen_time"
+    assert [c.id for c in client.v1.test_helpers.test_clocks.list().data] == [clock.id]
+    assert client.v1.test_helpers.test_clocks.delete(clock.id).deleted is True
+    assert client.v1.customers.retrieve(cus.id).deleted is True
+
+
+def test_test_clock_trial_end_notice_and_cancel_at_period_end(client):
+    start = 1767225600
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": start})
+    price, cus = _billing_customer(client, test_clock=clock.id)
+    sub = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}],
+                                          "trial_period_days": 10})
+    _advance(client, clock.id, start + 8 * 86400)
+    notices = client.v1.events.list({"type": "customer.subscription.trial_will_end"}).data
+    assert len(notices) == 1 and notices[0].created == start + 7 * 86400
+    assert client.v1.subscriptions.retrieve(sub.id).status == "trialing"
+    _advance(client, clock.id, start + 11 * 86400)
+    sub = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    assert sub.status == "active" and sub.latest_invoice.amount_paid == 1000
+    sub = client.v1.subscriptions.update(sub.id, {"cancel_at_period_end": True})
+    period_end = sub["items"].data[0].current_period_end
+    _advance(client, clock.id, period_end + 60)
+    sub = client.v1.subscriptions.retrieve(sub.id)
+    assert sub.status == "canceled" and sub.ended_at == period_end
+    assert len(client.v1.invoices.list({"subscription": sub.id}).data) == 2
+    assert client.v1.events.list({"type": "customer.subscription.deleted"}).data[0].data.object.id == sub.id
+
+
+def test_failed_renewal_makes_past_due(client):
+    start = 1767225600
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": start})
+    price, cus = _billing_customer(client, test_clock=clock.id)
+    sub = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}]})
+    bad = client.v1.payment_methods.attach("pm_card_visa_chargeDeclined", {"customer": cus.id})
+    client.v1.subscriptions.update(sub.id, {"default_payment_method": bad.id})
+    _advance(client, clock.id, start + 32 * 86400)
+    sub = client.v1.subscriptions.retrieve(sub.id, {"expand": ["latest_invoice"]})
+    assert sub.status == "past_due" and sub.latest_invoice.status == "open"
+    assert client.v1.events.list({"type": "invoice.payment_failed"}).data[0].data.object.id == sub.latest_invoice.id
+    client.v1.invoices.pay(sub.latest_invoice.id, {"payment_method": "pm_card_visa"})
+    assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+def test_twin_clock_drives_renewals_of_clockless_subscriptions(client, wt):
+    price, cus = _billing_customer(client)
+    sub = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}]})
+    wt.control("POST", "clock/advance", {"by": "32d"})
+    try:
+        renewed = client.v1.subscriptions.retrieve(sub.id)
+    finally:
+        wt.control("POST", "clock/advance", {"to": int(__import__("time").time() * 1000)})
+    assert renewed.latest_invoice != sub.latest_invoice
+    assert renewed["items"].data[0].current_period_start == sub["items"].data[0].current_period_end
+    assert client.v1.invoices.retrieve(renewed.latest_invoice).status == "paid"
+
+
+def test_invoice_and_subscription_webhooks_verify(client, wt, hooks):
+    we = client.v1.webhook_endpoints.create({"url": hooks.url,
+                                             "enabled_events": ["invoice.paid", "customer.subscription.created"]})
+    price, cus = _billing_customer(client)
+    sub = client.v1.subscriptions.create({"customer": cus.id, "items": [{"price": price.id}]})
+    _flush(wt)
+    events = [stripe.Webhook.construct_event(body, headers["stripe-signature"], we.secret)
+              for headers, body in hooks.received]
+    assert sorted(e.type for e in events) == ["customer.subscription.created", "invoice.paid"]
+    by_type = {e.type: e for e in events}
+    assert by_type["customer.subscription.created"].data.object.id == sub.id
+    assert by_type["invoice.paid"].data.object.id == sub.latest_invoice
+    assert by_type["invoice.paid"].data.object.amount_paid == 1000
+
+
+def test_customer_search_or_negation_and_created(client):
+    a = client.v1.customers.create({"email": "ann@x.io", "name": "Ann Lee", "metadata": {"tier": "gold"}})
+    b = client.v1.customers.create({"email": "bob@y.io", "name": "Bob", "metadata": {"tier": "silver"}})
+    search = client.v1.customers.search
+    assert {c.id for c in search({"query": "name:'Bob' OR email:'ann@x.io'"}).data} == {a.id, b.id}
+    assert [c.id for c in search({"query": "-metadata['tier']:'gold'"}).data] == [b.id]
+    assert [c.id for c in search({"query": "email~'x.io' AND name~'lee'"}).data] == [a.id]
+    assert {c.id for c in search({"query": f"created>={a.created}"}).data} == {a.id, b.id}
+    assert search({"query": f"created>{b.created + 10}"}).data == []
+    for bad in ["name:'a' AND name:'b' OR name:'c'", "(name:'a')", "name>'a'", "tier:'gold'"]:
+        with pytest.raises(stripe.InvalidRequestError) as err:
+            search({"query": bad})
+        assert err.value.http_status == 400 and err.value.param == "query"

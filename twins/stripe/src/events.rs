@@ -23,7 +23,11 @@ pub fn record_with(kind: &str, object: &Value, previous: Option<Value>) -> Resul
     let event = json!({
         "id": id, "object": "event", "api_version": API_VERSION, "created": now(),
         "data": data, "livemode": false, "pending_webhooks": subscribers.len(),
-        "request": {"id": ctx.request_id, "idempotency_key": ctx.idempotency_key},
+        "request": if ctx.request_id.is_empty() {
+            json!({"id": null, "idempotency_key": null})
+        } else {
+            json!({"id": ctx.request_id, "idempotency_key": ctx.idempotency_key})
+        },
         "type": kind,
     });
     coll("events").insert(&id, &event)?;

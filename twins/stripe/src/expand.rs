@@ -21,6 +21,12 @@ fn collection_for(id: &str) -> Option<&'static str> {
         "evt" => "events",
         "we" => "webhook_endpoints",
         "seti" => "setup_intents",
+        "sub" => "subscriptions",
+        "in" => "invoices",
+        "ii" => "invoiceitems",
+        "inpay" => "invoice_payments",
+        "cs" => "checkout_sessions",
+        "clock" => "test_clocks",
         _ => return None,
     })
 }
@@ -69,6 +75,25 @@ pub fn apply_list(item: &mut Value, paths: &[String]) -> Result<(), Error> {
     apply(item, &inner)
 }
 
+/// Fields Stripe leaves out unless expanded ("includable"): an invoice's
+/// `payments`, a Checkout Session's `line_items`.
+fn includable(obj: &serde_json::Map<String, Value>, field: &str) -> Result<Option<Value>, Error> {
+    let id = obj.get("id").and_then(Value::as_str).unwrap_or_default();
+    match (obj.get("object").and_then(Value::as_str), field) {
+        (Some("invoice"), "payments") => crate::invoices::payments_list(id).map(Some),
+        (Some("checkout.session"), "line_items") => {
+            let data = crate::checkout::lines_of(id)?;
+            let mut list =
+                crate::wire::embedded_list(format!("/v1/checkout/sessions/{id}/line_items"), data);
+            if let Some(m) = list.as_object_mut() {
+                m.remove("total_count");
+            }
+            Ok(Some(list))
+        }
+        _ => Ok(None),
+    }
+}
+
 fn expand_at(obj: &mut Value, segs: &[&str], path: &str) -> Result<(), Error> {
     let Some((first, rest)) = segs.split_first() else {
         return Ok(());
@@ -76,6 +101,11 @@ fn expand_at(obj: &mut Value, segs: &[&str], path: &str) -> Result<(), Error> {
     let Some(map) = obj.as_object_mut() else {
         return Err(not_expandable(path));
     };
+    if !map.contains_key(*first)
+        && let Some(included) = includable(map, first)?
+    {
+        map.insert((*first).to_owned(), included);
+    }
     let Some(field) = map.get_mut(*first) else {
         return Err(not_expandable(path));
     };

@@ -9,17 +9,23 @@ use wt_sdk::{
     Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids,
 };
 
+pub mod billing;
 pub mod charges;
+pub mod checkout;
 pub mod customers;
 pub mod errors;
 pub mod events;
 pub mod expand;
+pub mod invoice_items;
+pub mod invoices;
 pub mod payment_intents;
 pub mod payment_methods;
 pub mod prices;
 pub mod products;
 pub mod refunds;
 pub mod setup_intents;
+pub mod subscriptions;
+pub mod test_clocks;
 pub mod webhooks;
 pub mod wire;
 
@@ -37,7 +43,9 @@ impl Twin for Stripe {
             api_version: API_VERSION.into(),
             default_port: 4111,
             license_required: false,
-            description: "Stripe: customers, products, prices, payments, refunds, events.".into(),
+            description: "Stripe: customers, products, prices, payments, refunds, subscriptions, \
+                          invoices, checkout, test clocks, events."
+                .into(),
             settings: Vec::new(),
             idempotency: Some(IdempotencyConflict {
                 header: "idempotency-key".into(),
@@ -116,6 +124,78 @@ fn router() -> Router {
         .get("/v1/webhook_endpoints/{id}", webhooks::retrieve)
         .post("/v1/webhook_endpoints/{id}", webhooks::update)
         .delete("/v1/webhook_endpoints/{id}", webhooks::delete)
+        .post("/v1/subscriptions", subscriptions::create)
+        .get("/v1/subscriptions", subscriptions::list)
+        .get("/v1/subscriptions/{id}", subscriptions::retrieve)
+        .post("/v1/subscriptions/{id}", subscriptions::update)
+        .delete("/v1/subscriptions/{id}", subscriptions::cancel)
+        .post("/v1/subscription_items", subscriptions::item_create)
+        .get("/v1/subscription_items", subscriptions::item_list)
+        .get("/v1/subscription_items/{id}", subscriptions::item_retrieve)
+        .post("/v1/subscription_items/{id}", subscriptions::item_update)
+        .delete("/v1/subscription_items/{id}", subscriptions::item_delete)
+        .post("/v1/invoiceitems", invoice_items::create)
+        .get("/v1/invoiceitems", invoice_items::list)
+        .get("/v1/invoiceitems/{id}", invoice_items::retrieve)
+        .post("/v1/invoiceitems/{id}", invoice_items::update)
+        .delete("/v1/invoiceitems/{id}", invoice_items::delete)
+        .post("/v1/invoices", invoices::create)
+        .get("/v1/invoices", invoices::list)
+        .get("/v1/invoices/{id}", invoices::retrieve)
+        .post("/v1/invoices/{id}", invoices::update)
+        .delete("/v1/invoices/{id}", invoices::delete)
+        .post("/v1/invoices/{id}/finalize", invoices::finalize_invoice)
+        .post("/v1/invoices/{id}/pay", invoices::pay)
+        .post("/v1/invoices/{id}/void", invoices::void)
+        .post(
+            "/v1/invoices/{id}/mark_uncollectible",
+            invoices::mark_uncollectible,
+        )
+        .get("/v1/invoices/{id}/lines", invoices::lines)
+        .get("/v1/invoice_payments", invoices::payment_list)
+        .get("/v1/invoice_payments/{id}", invoices::payment_retrieve)
+        .post("/v1/checkout/sessions", checkout::create)
+        .get("/v1/checkout/sessions", checkout::list)
+        .get("/v1/checkout/sessions/{id}", checkout::retrieve)
+        .post("/v1/checkout/sessions/{id}/expire", checkout::expire)
+        .get(
+            "/v1/checkout/sessions/{id}/line_items",
+            checkout::list_line_items,
+        )
+        .post(
+            "/v1/test_helpers/checkout/sessions/{id}/complete",
+            checkout::complete,
+        )
+        .post("/v1/test_helpers/test_clocks", test_clocks::create)
+        .get("/v1/test_helpers/test_clocks", test_clocks::list)
+        .get("/v1/test_helpers/test_clocks/{id}", test_clocks::retrieve)
+        .delete("/v1/test_helpers/test_clocks/{id}", test_clocks::delete)
+        .post(
+            "/v1/test_helpers/test_clocks/{id}/advance",
+            test_clocks::advance,
+        )
+}
+
+/// The hosted pages a Checkout Session's `url` and an invoice's
+/// `hosted_invoice_url` name. They carry no API key: the id finds its
+/// account.
+fn page_router() -> Router {
+    Router::new()
+        .get("/c/pay/{id}", checkout::page)
+        .post("/c/pay/{id}", checkout::page_pay)
+        .get("/i/{id}", invoices::page)
+}
+
+/// The account a hosted page's path names, if it is one.
+fn page_account(path: &str) -> Option<Result<String, Error>> {
+    let (object, id) = if let Some(id) = path.strip_prefix("/c/pay/") {
+        ("checkout.session", id)
+    } else if let Some(id) = path.strip_prefix("/i/") {
+        ("invoice", id)
+    } else {
+        return None;
+    };
+    Some(wire::page_owner(id).ok_or_else(|| Error::resource_missing(object, id)))
 }
 
 /// The account a secret key names: the key itself, once it looks like one.
@@ -150,6 +230,27 @@ fn account(request: &Request) -> Result<String, Error> {
 }
 
 fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
+    // Links back to the twin use the host the client called; anything that
+    // is not a plain host[:port] is not trusted into them.
+    let host = request
+        .header("host")
+        .filter(|h| {
+            !h.is_empty()
+                && h.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+        })
+        .unwrap_or("127.0.0.1:4111")
+        .to_owned();
+    if let Some(account) = page_account(&request.path) {
+        let account = account?;
+        wire::set_context(wire::Context {
+            account,
+            request_id: request_id.to_owned(),
+            idempotency_key: None,
+            host,
+        });
+        return Ok(page_router().route(request));
+    }
     let account = account(&request)?;
     let idempotency_key = match request.method {
         Method::Post | Method::Delete => request
@@ -162,7 +263,11 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
         account: account.clone(),
         request_id: request_id.to_owned(),
         idempotency_key: idempotency_key.clone(),
+        host,
     });
+    // Renewals, trial ends and cancellations due on the twin clock happen
+    // before the request is served, so it sees their results.
+    subscriptions::run_due(billing::TWIN_CLOCK, wire::now())?;
     let Some(key) = idempotency_key else {
         return Ok(router().route(request));
     };

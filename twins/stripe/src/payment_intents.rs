@@ -30,19 +30,7 @@ fn apply_fields(pi: &mut Value, p: &mut Params) -> Result<(), Error> {
     if let Some(currency) = p.string("currency")? {
         pi["currency"] = json!(currency.to_lowercase());
     }
-    if let Some(customer) = p.opt_string("customer")? {
-        if let Some(c) = &customer {
-            customers::load_ref(c, "customer")?;
-        }
-        set_opt(pi, "customer", Some(customer));
-    }
-    if let Some(pm) = p.string("payment_method")? {
-        let pm = payment_methods::resolve(&pm, "payment_method")?;
-        pi["payment_method"] = pm["id"].clone();
-        if status(pi) == "requires_payment_method" {
-            pi["status"] = json!("requires_confirmation");
-        }
-    }
+    apply_common(pi, p)?;
     if let Some(method) = p.string("capture_method")? {
         if !matches!(method.as_str(), "automatic" | "automatic_async" | "manual") {
             return Err(errors::invalid_enum(
@@ -54,7 +42,6 @@ fn apply_fields(pi: &mut Value, p: &mut Params) -> Result<(), Error> {
         pi["capture_method"] = json!(method);
     }
     for f in [
-        "description",
         "receipt_email",
         "statement_descriptor",
         "statement_descriptor_suffix",
@@ -64,17 +51,6 @@ fn apply_fields(pi: &mut Value, p: &mut Params) -> Result<(), Error> {
         let v = p.opt_string(f)?;
         set_opt(pi, f, v);
     }
-    if let Some(types) = p.strings("payment_method_types")? {
-        pi["payment_method_types"] = json!(types);
-    }
-    if let Some(mut apm) = p.hash("automatic_payment_methods")? {
-        let enabled = apm.bool("enabled")?.unwrap_or(false);
-        let redirects = apm
-            .string("allow_redirects")?
-            .unwrap_or_else(|| "always".into());
-        apm.finish_in("automatic_payment_methods")?;
-        pi["automatic_payment_methods"] = json!({"allow_redirects": redirects, "enabled": enabled});
-    }
     if let Some(shipping) = p.take("shipping") {
         pi["shipping"] = if shipping == json!("") {
             Value::Null
@@ -83,6 +59,68 @@ fn apply_fields(pi: &mut Value, p: &mut Params) -> Result<(), Error> {
         };
     }
     apply_metadata(pi, p.take("metadata"))
+}
+
+/// The parameters payment and setup intents share on create and update:
+/// `customer`, `payment_method` (a magic test id materializes; giving one
+/// moves `requires_payment_method` on to `requires_confirmation`),
+/// `payment_method_types`, `automatic_payment_methods`, `description`.
+pub(crate) fn apply_common(intent: &mut Value, p: &mut Params) -> Result<(), Error> {
+    if let Some(customer) = p.opt_string("customer")? {
+        if let Some(c) = &customer {
+            customers::load_ref(c, "customer")?;
+        }
+        set_opt(intent, "customer", Some(customer));
+    }
+    if let Some(pm) = p.string("payment_method")? {
+        let pm = payment_methods::resolve(&pm, "payment_method")?;
+        intent["payment_method"] = pm["id"].clone();
+        if intent["status"] == json!("requires_payment_method") {
+            intent["status"] = json!("requires_confirmation");
+        }
+    }
+    if let Some(types) = p.strings("payment_method_types")? {
+        intent["payment_method_types"] = json!(types);
+    }
+    if let Some(mut apm) = p.hash("automatic_payment_methods")? {
+        let enabled = apm.bool("enabled")?.unwrap_or(false);
+        let redirects = apm
+            .string("allow_redirects")?
+            .unwrap_or_else(|| "always".into());
+        apm.finish_in("automatic_payment_methods")?;
+        intent["automatic_payment_methods"] =
+            json!({"allow_redirects": redirects, "enabled": enabled});
+    }
+    let description = p.opt_string("description")?;
+    set_opt(intent, "description", description);
+    Ok(())
+}
+
+/// Takes what a confirmation may carry for either kind of intent: a new
+/// `payment_method`, and the client-side parameters that change nothing in
+/// a twin (`extra` names the ones only this kind accepts).
+pub(crate) fn take_confirm_params(
+    intent: &mut Value,
+    p: &mut Params,
+    extra: &[&str],
+) -> Result<(), Error> {
+    if let Some(pm) = p.string("payment_method")? {
+        let pm = payment_methods::resolve(&pm, "payment_method")?;
+        intent["payment_method"] = pm["id"].clone();
+    }
+    for f in [
+        "return_url",
+        "use_stripe_sdk",
+        "payment_method_options",
+        "mandate_data",
+        "client_secret",
+    ]
+    .iter()
+    .chain(extra)
+    {
+        p.take(f);
+    }
+    Ok(())
 }
 
 /// Stripe's minimum charge amounts, in the currency's smallest unit.
@@ -116,16 +154,9 @@ fn check_minimum(pi: &Value) -> Result<(), Error> {
     Ok(())
 }
 
-pub fn create(req: &Request) -> Result<Response, Error> {
-    let mut p = Params::of(req)?;
-    if !p.has("amount") {
-        return Err(errors::missing("amount"));
-    }
-    if !p.has("currency") {
-        return Err(errors::missing("currency"));
-    }
-    let id = ids::new("pi");
-    let mut pi = json!({
+/// A new PaymentIntent with Stripe's defaults, before any parameter.
+fn blank(id: &str) -> Value {
+    json!({
         "id": id, "object": "payment_intent", "amount": 0, "amount_capturable": 0,
         "amount_details": {"tip": {}}, "amount_received": 0, "application": null,
         "application_fee_amount": null, "automatic_payment_methods": null,
@@ -142,7 +173,47 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "review": null, "setup_future_usage": null, "shipping": null, "source": null,
         "statement_descriptor": null, "statement_descriptor_suffix": null,
         "status": "requires_payment_method", "transfer_data": null, "transfer_group": null,
-    });
+    })
+}
+
+/// Charges `amount` to customer `customer`'s payment method `pm_id` off
+/// session, as invoices and checkout do: a confirmed PaymentIntent. A
+/// decline is `Ok(Err((intent, card_error)))`, the intent kept in
+/// `requires_payment_method` like any declined confirmation.
+pub(crate) fn charge(
+    customer: Option<&str>,
+    pm_id: &str,
+    amount: i64,
+    currency: &str,
+    description: Option<&str>,
+) -> Result<Result<Value, (Value, Error)>, Error> {
+    let id = ids::new("pi");
+    let mut pi = blank(&id);
+    pi["amount"] = json!(amount);
+    pi["currency"] = json!(currency);
+    pi["customer"] = json!(customer);
+    pi["payment_method"] = json!(pm_id);
+    pi["description"] = json!(description);
+    pi["status"] = json!("requires_confirmation");
+    coll(COLL).insert(&id, &pi)?;
+    events::record("payment_intent.created", &pi)?;
+    match run_confirm(&mut pi) {
+        Ok(()) => Ok(Ok(pi)),
+        Err(e) if e.status == 402 => Ok(Err((load(COLL, "payment_intent", &id)?, e))),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn create(req: &Request) -> Result<Response, Error> {
+    let mut p = Params::of(req)?;
+    if !p.has("amount") {
+        return Err(errors::missing("amount"));
+    }
+    if !p.has("currency") {
+        return Err(errors::missing("currency"));
+    }
+    let id = ids::new("pi");
+    let mut pi = blank(&id);
     apply_fields(&mut pi, &mut p)?;
     check_minimum(&pi)?;
     let confirm = p.bool("confirm")?.unwrap_or(false);
@@ -288,28 +359,22 @@ pub fn confirm(req: &Request) -> Result<Response, Error> {
     let id = wire::id(req);
     let mut pi = load(COLL, "payment_intent", id)?;
     let mut p = Params::of(req)?;
-    if let Some(pm) = p.string("payment_method")? {
-        let pm = payment_methods::resolve(&pm, "payment_method")?;
-        pi["payment_method"] = pm["id"].clone();
-    }
     if let Some(method) = p.string("capture_method")? {
         pi["capture_method"] = json!(method);
     }
     apply_metadata(&mut pi, p.take("metadata"))?;
-    for f in [
-        "return_url",
-        "off_session",
-        "error_on_requires_action",
-        "mandate",
-        "use_stripe_sdk",
-        "payment_method_options",
-        "receipt_email",
-        "client_secret",
-        "setup_future_usage",
-        "shipping",
-    ] {
-        p.take(f);
-    }
+    take_confirm_params(
+        &mut pi,
+        &mut p,
+        &[
+            "off_session",
+            "error_on_requires_action",
+            "mandate",
+            "receipt_email",
+            "setup_future_usage",
+            "shipping",
+        ],
+    )?;
     let expand = p.finish()?;
     run_confirm(&mut pi)?;
     expand::apply(&mut pi, &expand)?;

@@ -38,25 +38,37 @@ fn lookup_key(price: &mut Value, p: &mut Params, id: &str) -> Result<(), Error> 
     Ok(())
 }
 
-pub fn create(req: &Request) -> Result<Response, Error> {
-    let mut p = Params::of(req)?;
-    let currency = p.required_string("currency")?.to_lowercase();
+/// Builds a price from the parameters `create` and every `price_data` share
+/// (`currency`, `product` or `product_data`, `unit_amount`, `recurring`),
+/// named inside `prefix` (`items[0][price_data]`) in errors. Not stored.
+fn build(p: &mut Params, prefix: &str, recurring_allowed: bool) -> Result<(String, Value), Error> {
+    let name = |k: &str| {
+        if prefix.is_empty() {
+            k.to_owned()
+        } else {
+            format!("{prefix}[{k}]")
+        }
+    };
+    let currency = p
+        .string("currency")?
+        .ok_or_else(|| errors::missing(&name("currency")))?
+        .to_lowercase();
     let product = match (p.string("product")?, p.hash("product_data")?) {
         (Some(id), None) => {
-            wire::load_ref("products", "product", &id, "product")?;
+            wire::load_ref("products", "product", &id, &name("product"))?;
             id
         }
         (None, Some(mut data)) => {
-            let name = data
+            let product_name = data
                 .string("name")?
-                .ok_or_else(|| errors::missing("product_data[name]"))?;
+                .ok_or_else(|| errors::missing(&format!("{}[name]", name("product_data"))))?;
             let meta = data.take("metadata");
-            data.finish_in("product_data")?;
+            data.finish_in(&name("product_data"))?;
             let id = ids::new_with_len("prod", 14);
             let mut prod = json!({
                 "id": id, "object": "product", "active": true, "attributes": [], "created": now(),
                 "default_price": null, "description": null, "images": [], "livemode": false,
-                "marketing_features": [], "metadata": {}, "name": name, "package_dimensions": null,
+                "marketing_features": [], "metadata": {}, "name": product_name, "package_dimensions": null,
                 "shippable": null, "statement_descriptor": null, "tax_code": null,
                 "type": "service", "unit_label": null, "updated": now(), "url": null,
             });
@@ -67,38 +79,39 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         }
         (Some(_), Some(_)) => {
             return Err(errors::invalid(
-                "product",
+                &name("product"),
                 "You may only specify one of these parameters: product, product_data.",
             ));
         }
-        (None, None) => return Err(errors::missing("product")),
+        (None, None) => return Err(errors::missing(&name("product"))),
     };
     let unit_amount = p.int("unit_amount")?;
     let custom = p.take("custom_unit_amount");
     let Some(unit_amount) = unit_amount else {
         if custom.is_some() {
             return Err(errors::invalid(
-                "custom_unit_amount",
+                &name("custom_unit_amount"),
                 "Custom unit amounts are not supported by this twin.",
             ));
         }
-        return Err(errors::missing("unit_amount"));
+        return Err(errors::missing(&name("unit_amount")));
     };
     if unit_amount < 0 {
         return Err(errors::invalid(
-            "unit_amount",
+            &name("unit_amount"),
             "This value must be greater than or equal to 0.",
         ));
     }
     let recurring = match p.hash("recurring")? {
+        Some(_) if !recurring_allowed => return Err(errors::unknown(&name("recurring"))),
         None => Value::Null,
         Some(mut r) => {
             let interval = r
                 .string("interval")?
-                .ok_or_else(|| errors::missing("recurring[interval]"))?;
+                .ok_or_else(|| errors::missing(&format!("{}[interval]", name("recurring"))))?;
             if !matches!(interval.as_str(), "day" | "week" | "month" | "year") {
                 return Err(errors::invalid_enum(
-                    "recurring[interval]",
+                    &format!("{}[interval]", name("recurring")),
                     &interval,
                     &["day", "month", "week", "year"],
                 ));
@@ -106,13 +119,13 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             let count = r.int("interval_count")?.unwrap_or(1);
             if count < 1 {
                 return Err(errors::invalid(
-                    "recurring[interval_count]",
+                    &format!("{}[interval_count]", name("recurring")),
                     "This value must be greater than or equal to 1.",
                 ));
             }
             let usage = r.string("usage_type")?.unwrap_or_else(|| "licensed".into());
             let trial = r.int("trial_period_days")?;
-            r.finish_in("recurring")?;
+            r.finish_in(&name("recurring"))?;
             json!({"interval": interval, "interval_count": count, "meter": null,
                    "trial_period_days": trial, "usage_type": usage})
         }
@@ -127,14 +140,31 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "type": if recurring.is_null() { "one_time" } else { "recurring" },
         "unit_amount": unit_amount, "unit_amount_decimal": unit_amount.to_string(),
     });
+    if let Some(tb) = p.string("tax_behavior")? {
+        price["tax_behavior"] = json!(tb);
+    }
+    Ok((id, price))
+}
+
+/// A price made from inline `price_data` (invoice items, subscription
+/// items, checkout line items): stored like any price, as Stripe does.
+pub fn inline(mut data: Params, prefix: &str, recurring_allowed: bool) -> Result<Value, Error> {
+    let (id, price) = build(&mut data, prefix, recurring_allowed)?;
+    data.take("unit_amount_decimal");
+    data.finish_in(prefix)?;
+    coll(COLL).insert(&id, &price)?;
+    events::record("price.created", &price)?;
+    Ok(price)
+}
+
+pub fn create(req: &Request) -> Result<Response, Error> {
+    let mut p = Params::of(req)?;
+    let (id, mut price) = build(&mut p, "", true)?;
     if let Some(active) = p.bool("active")? {
         price["active"] = json!(active);
     }
     let nickname = p.opt_string("nickname")?;
     set_opt(&mut price, "nickname", nickname);
-    if let Some(tb) = p.string("tax_behavior")? {
-        price["tax_behavior"] = json!(tb);
-    }
     apply_metadata(&mut price, p.take("metadata"))?;
     lookup_key(&mut price, &mut p, &id)?;
     let expand = p.finish()?;

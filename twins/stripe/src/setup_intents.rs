@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
-use crate::wire::{self, Params, apply_metadata, coll, list_body, load, now, set_opt};
-use crate::{customers, errors, events, expand, payment_methods};
+use crate::wire::{self, Params, apply_metadata, coll, list_body, load, now};
+use crate::{errors, events, expand, payment_methods};
 
 const COLL: &str = "setup_intents";
 
@@ -17,19 +17,7 @@ fn status(si: &Value) -> String {
 }
 
 fn apply_fields(si: &mut Value, p: &mut Params) -> Result<(), Error> {
-    if let Some(customer) = p.opt_string("customer")? {
-        if let Some(c) = &customer {
-            customers::load_ref(c, "customer")?;
-        }
-        set_opt(si, "customer", Some(customer));
-    }
-    if let Some(pm) = p.string("payment_method")? {
-        let pm = payment_methods::resolve(&pm, "payment_method")?;
-        si["payment_method"] = pm["id"].clone();
-        if si["status"] == json!("requires_payment_method") {
-            si["status"] = json!("requires_confirmation");
-        }
-    }
+    crate::payment_intents::apply_common(si, p)?;
     if let Some(usage) = p.string("usage")? {
         if !matches!(usage.as_str(), "on_session" | "off_session") {
             return Err(errors::invalid_enum(
@@ -39,19 +27,6 @@ fn apply_fields(si: &mut Value, p: &mut Params) -> Result<(), Error> {
             ));
         }
         si["usage"] = json!(usage);
-    }
-    let description = p.opt_string("description")?;
-    set_opt(si, "description", description);
-    if let Some(types) = p.strings("payment_method_types")? {
-        si["payment_method_types"] = json!(types);
-    }
-    if let Some(mut apm) = p.hash("automatic_payment_methods")? {
-        let enabled = apm.bool("enabled")?.unwrap_or(false);
-        let redirects = apm
-            .string("allow_redirects")?
-            .unwrap_or_else(|| "always".into());
-        apm.finish_in("automatic_payment_methods")?;
-        si["automatic_payment_methods"] = json!({"allow_redirects": redirects, "enabled": enabled});
     }
     apply_metadata(si, p.take("metadata"))
 }
@@ -90,10 +65,9 @@ fn run_confirm(si: &mut Value) -> Result<(), Error> {
     events::record("setup_intent.succeeded", si)
 }
 
-pub fn create(req: &Request) -> Result<Response, Error> {
-    let mut p = Params::of(req)?;
-    let id = ids::new("seti");
-    let mut si = json!({
+/// A new SetupIntent with Stripe's defaults, before any parameter.
+fn blank(id: &str) -> Value {
+    json!({
         "id": id, "object": "setup_intent", "application": null,
         "automatic_payment_methods": null, "cancellation_reason": null,
         "client_secret": format!("{id}_secret_{}", ids::random_base62(25)),
@@ -105,7 +79,27 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             "request_three_d_secure": "automatic"}},
         "payment_method_types": ["card"], "single_use_mandate": null,
         "status": "requires_payment_method", "usage": "off_session",
-    });
+    })
+}
+
+/// Saves `pm_id` for `customer` as a confirmed SetupIntent (what a setup
+/// mode Checkout Session does when completed).
+pub(crate) fn confirm_for(customer: Option<&str>, pm_id: &str) -> Result<Value, Error> {
+    let id = ids::new("seti");
+    let mut si = blank(&id);
+    si["customer"] = json!(customer);
+    si["payment_method"] = json!(pm_id);
+    si["status"] = json!("requires_confirmation");
+    coll(COLL).insert(&id, &si)?;
+    events::record("setup_intent.created", &si)?;
+    run_confirm(&mut si)?;
+    Ok(si)
+}
+
+pub fn create(req: &Request) -> Result<Response, Error> {
+    let mut p = Params::of(req)?;
+    let id = ids::new("seti");
+    let mut si = blank(&id);
     apply_fields(&mut si, &mut p)?;
     let confirm = p.bool("confirm")?.unwrap_or(false);
     for f in [
@@ -157,19 +151,7 @@ pub fn update(req: &Request) -> Result<Response, Error> {
 pub fn confirm(req: &Request) -> Result<Response, Error> {
     let mut si = load(COLL, "setup_intent", wire::id(req))?;
     let mut p = Params::of(req)?;
-    if let Some(pm) = p.string("payment_method")? {
-        let pm = payment_methods::resolve(&pm, "payment_method")?;
-        si["payment_method"] = pm["id"].clone();
-    }
-    for f in [
-        "return_url",
-        "use_stripe_sdk",
-        "payment_method_options",
-        "mandate_data",
-        "client_secret",
-    ] {
-        p.take(f);
-    }
+    crate::payment_intents::take_confirm_params(&mut si, &mut p, &[])?;
     let expand = p.finish()?;
     run_confirm(&mut si)?;
     expand::apply(&mut si, &expand)?;

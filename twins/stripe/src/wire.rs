@@ -2,7 +2,7 @@
 //! names, per-account collections, parameters with unknown-key checks,
 //! metadata updates and list envelopes.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 
 use serde_json::{Map, Value, json};
 use wt_sdk::{Collection, Error, ListPage, Page, Request, clock};
@@ -12,6 +12,10 @@ use crate::expand;
 
 thread_local! {
     static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
+    /// Time in seconds objects are stamped with while work runs "at" another
+    /// moment: a test clock's `frozen_time`, or the due time of a renewal
+    /// processed late.
+    static AT: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
 /// What the current request is about.
@@ -23,10 +27,41 @@ pub struct Context {
     pub request_id: String,
     /// The `Idempotency-Key` the client sent.
     pub idempotency_key: Option<String>,
+    /// The `Host` the client called, for URLs that point back at the twin.
+    pub host: String,
 }
 
 pub fn set_context(ctx: Context) {
     CONTEXT.with(|c| *c.borrow_mut() = ctx);
+    AT.with(|t| t.set(None));
+}
+
+/// Runs `f` with [`now`] answering `secs`, so what it creates is stamped
+/// with that moment (objects on a test clock, renewals due in the past).
+pub fn at_time<T>(secs: u64, f: impl FnOnce() -> T) -> T {
+    let previous = AT.with(|t| t.replace(Some(secs)));
+    let out = f();
+    AT.with(|t| t.set(previous));
+    out
+}
+
+/// Runs `f` as Stripe's own automation rather than the caller's request:
+/// the events it records carry `request: {id: null, idempotency_key: null}`,
+/// as renewals and test clock advances do on Stripe.
+pub fn automated<T>(f: impl FnOnce() -> T) -> T {
+    let saved = CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        let saved = (c.request_id.clone(), c.idempotency_key.take());
+        c.request_id.clear();
+        saved
+    });
+    let out = f();
+    CONTEXT.with(|c| {
+        let mut c = c.borrow_mut();
+        c.request_id = saved.0;
+        c.idempotency_key = saved.1;
+    });
+    out
 }
 
 pub fn context() -> Context {
@@ -39,9 +74,9 @@ pub fn coll(name: &str) -> Collection<Value> {
     Collection::with_prefix(format!("acct/{account}/{name}"))
 }
 
-/// Twin time in seconds.
+/// Twin time in seconds, or the moment [`at_time`] set.
 pub fn now() -> u64 {
-    clock::now_secs()
+    AT.with(Cell::get).unwrap_or_else(clock::now_secs)
 }
 
 /// A request's parameters (body for writes, query for reads). Handlers take
@@ -82,6 +117,22 @@ impl Params {
             Some(_) => return Err(errors::invalid("expand", "Invalid array")),
         };
         Ok(Params { map, expand })
+    }
+
+    /// Parameters from a value already parsed (a nested hash taken apart).
+    pub fn of_map(value: Value) -> Result<Params, Error> {
+        match value {
+            Value::Object(map) => Ok(Params {
+                map,
+                expand: Vec::new(),
+            }),
+            _ => Err(Error::bad_request("Invalid hash")),
+        }
+    }
+
+    /// The names of the parameters not taken yet.
+    pub fn keys(&self) -> Vec<String> {
+        self.map.keys().cloned().collect()
     }
 
     /// The raw value, as sent (`""` means "unset").
@@ -319,4 +370,69 @@ impl Params {
         h.finish_in("created")?;
         Ok(Created { gt, gte, lt, lte })
     }
+}
+
+/// Text made safe to put in the twin's small HTML pages.
+pub fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Makes `id` reachable by the twin's key-less hosted pages (a Checkout
+/// Session's `url`, an invoice's `hosted_invoice_url`): a global entry
+/// `page/{id}` names the account that owns it.
+pub fn publish_page(id: &str) -> Result<(), Error> {
+    wt_sdk::store::set(&format!("page/{id}"), context().account.as_bytes())?;
+    Ok(())
+}
+
+/// The account whose object a hosted page shows, if published.
+pub fn page_owner(id: &str) -> Option<String> {
+    wt_sdk::store::get(&format!("page/{id}")).map(|b| String::from_utf8_lossy(&b).into_owned())
+}
+
+/// One page of a list held inside another object (invoice lines, a
+/// subscription's items, a session's line items), with the same cursor
+/// rules as stored collections: an unknown cursor is a 404 naming it.
+pub fn page_of(items: Vec<Value>, page: &Page) -> Result<ListPage<Value>, Error> {
+    let limit = page.limit as usize;
+    let position = |id: &str, param: &str| {
+        items
+            .iter()
+            .position(|v| v["id"] == json!(id))
+            .ok_or_else(|| Error::resource_missing("object", id).with_param(param))
+    };
+    if let Some(after) = &page.starting_after {
+        let at = position(after, "starting_after")?;
+        let rest: Vec<Value> = items[at + 1..].to_vec();
+        let has_more = rest.len() > limit;
+        return Ok(ListPage {
+            items: rest.into_iter().take(limit).collect(),
+            has_more,
+        });
+    }
+    if let Some(before) = &page.ending_before {
+        let at = position(before, "ending_before")?;
+        let start = at.saturating_sub(limit);
+        return Ok(ListPage {
+            items: items[start..at].to_vec(),
+            has_more: start > 0,
+        });
+    }
+    let has_more = items.len() > limit;
+    Ok(ListPage {
+        items: items.into_iter().take(limit).collect(),
+        has_more,
+    })
+}
+
+/// An embedded list object (`items` of a subscription, `lines` of an
+/// invoice). It holds every entry (the twin keeps the canonical copy
+/// there); the paged endpoints serve longer lists page by page.
+pub fn embedded_list(url: String, data: Vec<Value>) -> Value {
+    let total = data.len();
+    json!({"object": "list", "data": data, "has_more": false,
+           "total_count": total, "url": url})
 }
