@@ -51,6 +51,7 @@ extern crate self as wt_sdk;
 
 pub mod auth;
 pub mod clock;
+pub mod compression;
 pub mod config;
 pub mod datetime;
 pub mod error;
