@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -54,6 +54,9 @@ enum Command {
     Clock {
         #[command(subcommand)]
         command: ClockCommand,
+        /// Only this twin's own clock (it still follows global moves).
+        #[arg(long, global = true, value_name = "NAME")]
+        twin: Option<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -64,6 +67,8 @@ enum Command {
     List(crate::registry_cli::ListArgs),
     /// Add a twin component to a folder registry.
     Publish(crate::registry_cli::PublishArgs),
+    /// Print the JSON Schema of the project file (wt.toml).
+    Schema,
     /// Make signing keys, issue license tokens, inspect them.
     License {
         #[command(subcommand)]
@@ -122,11 +127,17 @@ struct RunArgs {
     /// Twins to serve: a component path (`twins/hello.wasm`), an installed
     /// twin (`stripe`, `stripe@0.2.0`, `acme/stripe`), or either as
     /// `NAME=…` to serve it under another name.
-    #[arg(value_name = "TWIN", required = true)]
+    /// With none, the twins of the project file (./wt.toml or --project).
+    #[arg(value_name = "TWIN")]
     twins: Vec<String>,
-    /// Address of the shared listener (`/<twin>/…` and `Host: <twin>.localhost`).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:4100")]
-    listen: SocketAddr,
+    /// The project file: twins, ports, settings and host options
+    /// [default: ./wt.toml when no TWIN is given].
+    #[arg(long, value_name = "FILE", env = "WT_PROJECT")]
+    project: Option<PathBuf>,
+    /// Address of the shared listener (`/<twin>/…` and `Host: <twin>.localhost`)
+    /// [default: the project's `listen`, else 127.0.0.1:4100].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
     /// A twin's own port, as NAME=PORT (0 picks a free port). Repeatable.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port)]
     ports: Vec<(String, u16)>,
@@ -171,6 +182,19 @@ struct RunArgs {
     /// issuer's. Repeatable (two keys during a rotation).
     #[arg(long = "trust-key", value_name = "FILE")]
     trust_keys: Vec<PathBuf>,
+    /// Reload a twin when its .wasm file changes, keeping its state and
+    /// finishing requests in flight on the old code.
+    #[arg(long)]
+    watch: bool,
+    /// Require `Authorization: Bearer TOKEN` on the control plane (/_wt/ and
+    /// /admin/). Mandatory when --listen is not a loopback address.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "WT_ADMIN_TOKEN",
+        hide_env_values = true
+    )]
+    admin_token: Option<String>,
     /// How long in-flight requests get to finish on shutdown.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration)]
     drain_timeout: Duration,
@@ -202,8 +226,16 @@ impl Cli {
             Command::Reset { twin, remote } => remote.reset(twin).await,
             Command::State { command, remote } => remote.state(command).await,
             Command::Requests { args, remote } => remote.requests(args).await,
-            Command::Clock { command, remote } => remote.clock(command).await,
+            Command::Clock {
+                command,
+                twin,
+                remote,
+            } => remote.clock(command, twin.as_deref()).await,
             Command::License { command } => crate::license_cli::run(command),
+            Command::Schema => {
+                print!("{}", wt_host::project::json_schema());
+                Ok(())
+            }
             Command::Install(args) => crate::registry_cli::install(args).await,
             Command::List(args) => crate::registry_cli::list(args).await,
             Command::Publish(args) => crate::registry_cli::publish(args).await,
@@ -217,7 +249,58 @@ impl Cli {
     }
 }
 
-async fn run(args: RunArgs) -> anyhow::Result<()> {
+async fn run(mut args: RunArgs) -> anyhow::Result<()> {
+    // The project file fills in whatever the command line leaves out.
+    let project_path = match (&args.project, args.twins.is_empty()) {
+        (Some(path), _) => Some(path.clone()),
+        (None, true) => Some(wt_host::project::Project::find().ok_or_else(|| {
+            BadInput(
+                "no TWIN given and no wt.toml in this directory: name twin files or installed twins, or write a wt.toml (see `wt-host schema`)"
+                    .into(),
+            )
+        })?),
+        (None, false) => None,
+    };
+    let project = match &project_path {
+        Some(path) => wt_host::project::Project::load(path)
+            .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?,
+        None => wt_host::project::Project::default(),
+    };
+    if args.twins.is_empty() {
+        if project.twins.is_empty() {
+            return Err(BadInput(format!(
+                "{}: declares no [twins.NAME]",
+                project_path
+                    .as_deref()
+                    .unwrap_or(Path::new("wt.toml"))
+                    .display()
+            ))
+            .into());
+        }
+        args.twins = project
+            .twins
+            .iter()
+            .map(|(name, twin)| format!("{name}={}", twin.source))
+            .collect();
+    }
+    let mut ports: BTreeMap<String, u16> = project
+        .twins
+        .iter()
+        .filter_map(|(name, twin)| twin.port.map(|p| (name.clone(), p)))
+        .collect();
+    ports.extend(args.ports.iter().cloned());
+    let listen = args
+        .listen
+        .or(project.listen)
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4100)));
+    let state_dir = args.state_dir.clone().or(project.state_dir.clone());
+    let license = args.license.clone().or(project.license.clone());
+    let mut trust_keys = project.trust_keys.clone();
+    trust_keys.extend(args.trust_keys.iter().cloned());
+    if args.store.lockfile.is_none() {
+        args.store.lockfile = project.lockfile.clone();
+    }
+
     let limits = wt_host::Limits {
         request_timeout: args.request_timeout,
         max_memory_bytes: args.max_memory,
@@ -228,13 +311,10 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         max_instances: args.max_instances,
         ..wt_host::Limits::default()
     };
-    let licensing = crate::license_cli::licensing(args.license.clone(), &args.trust_keys)?;
-    let host = args.engine.host(
-        limits,
-        args.state_dir.clone(),
-        args.allow_outbound.clone(),
-        licensing,
-    )?;
+    let licensing = crate::license_cli::licensing(license, &trust_keys)?;
+    let host = args
+        .engine
+        .host(limits, state_dir, args.allow_outbound.clone(), licensing)?;
     let mut loaded = Vec::new();
     let mut installed = None;
     for spec in &args.twins {
@@ -259,16 +339,34 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         };
         loaded.push(info.map_err(load_error)?);
     }
+    for (name, twin) in &project.twins {
+        if !twin.config.is_empty() && host.twins().iter().any(|t| &t.name == name) {
+            host.configure(name, &twin.config).map_err(|err| {
+                BadInput(format!(
+                    "{}: twins.{name}.config: {err}",
+                    project_path
+                        .as_deref()
+                        .unwrap_or(Path::new("wt.toml"))
+                        .display()
+                ))
+            })?;
+        }
+    }
 
+    // A project's ports apply to the twins actually loaded.
+    ports.retain(|name, _| {
+        loaded.iter().any(|info| &info.name == name) || args.ports.iter().any(|(n, _)| n == name)
+    });
     let config = ServeConfig {
-        listen: args.listen,
-        ports: args.ports.into_iter().collect::<BTreeMap<_, _>>(),
+        listen,
+        ports,
         own_ports: if args.no_own_ports {
             wt_host::OwnPorts::None
         } else {
             wt_host::OwnPorts::Described
         },
         drain_timeout: args.drain_timeout,
+        admin_token: args.admin_token.clone(),
     };
     let running = host
         .serve(config)
@@ -283,6 +381,12 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
         running.url(),
         running.url()
     )?;
+    if args.admin_token.is_some() {
+        writeln!(
+            out,
+            "control plane requires the admin token (Authorization: Bearer …)"
+        )?;
+    }
     // Unlicensed twins first: every ready line is the last word on its twin.
     for info in &loaded {
         let license = host.license_status(&info.name);
@@ -319,6 +423,9 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     let _watch = host.watch_license(std::time::Duration::from_secs(1));
+    let _reload = args
+        .watch
+        .then(|| host.watch_files(std::time::Duration::from_millis(500)));
     #[cfg(unix)]
     let _hup = reload_license_on_sighup(host.clone());
 

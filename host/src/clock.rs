@@ -1,8 +1,11 @@
 //! Twin time: real time unless the host freezes or moves it.
 //!
-//! A clock is shared by every twin in a host by default so "advance 24h"
-//! moves the whole simulated world together; its offset and freeze point are
-//! atomics so reading it on the request path takes no lock.
+//! The host has one global clock, so "advance 24h" moves the whole simulated
+//! world together. Each twin reads a clock layered on top of it: its own
+//! offset and freeze point apply on top of the global time, so one twin can
+//! be moved or frozen alone while global moves still reach it. Offsets and
+//! freeze points are atomics, so reading a clock on the request path takes
+//! no lock.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -24,13 +27,33 @@ pub struct TwinClock {
 
 #[derive(Debug, Default)]
 struct ClockInner {
-    /// Milliseconds added to real time.
+    /// Milliseconds added to the base time.
     offset_millis: AtomicI64,
     /// Non-zero: time stands still at this instant.
     frozen_at: AtomicU64,
+    /// The clock this one is layered on; real time when none.
+    parent: Option<TwinClock>,
 }
 
 impl TwinClock {
+    /// A clock that follows `parent` until moved or frozen itself.
+    pub fn layered(parent: TwinClock) -> Self {
+        Self {
+            inner: Arc::new(ClockInner {
+                parent: Some(parent),
+                ..ClockInner::default()
+            }),
+        }
+    }
+
+    /// The time this clock's offset applies to.
+    fn base_millis(&self) -> u64 {
+        match &self.inner.parent {
+            Some(parent) => parent.now_millis(),
+            None => wall_millis(),
+        }
+    }
+
     /// Twin time in milliseconds since the Unix epoch.
     pub fn now_millis(&self) -> u64 {
         let frozen = self.inner.frozen_at.load(Ordering::Acquire);
@@ -38,7 +61,22 @@ impl TwinClock {
             return frozen;
         }
         let offset = self.inner.offset_millis.load(Ordering::Acquire);
-        wall_millis().saturating_add_signed(offset)
+        self.base_millis().saturating_add_signed(offset)
+    }
+
+    /// Follows the base time again: no offset, not frozen.
+    pub fn clear(&self) {
+        self.inner.frozen_at.store(0, Ordering::Release);
+        self.inner.offset_millis.store(0, Ordering::Release);
+    }
+
+    /// This clock's own offset from the base time, in milliseconds.
+    pub fn offset_millis(&self) -> i64 {
+        if self.is_frozen() {
+            let now = i128::from(self.now_millis());
+            return i64::try_from(now - i128::from(self.base_millis())).unwrap_or(0);
+        }
+        self.inner.offset_millis.load(Ordering::Acquire)
     }
 
     /// Moves twin time forward (or back, for a negative value).
@@ -59,7 +97,8 @@ impl TwinClock {
         if self.is_frozen() {
             self.inner.frozen_at.store(millis.max(1), Ordering::Release);
         } else {
-            let offset = i64::try_from(i128::from(millis) - i128::from(wall_millis())).unwrap_or(0);
+            let offset =
+                i64::try_from(i128::from(millis) - i128::from(self.base_millis())).unwrap_or(0);
             self.inner.offset_millis.store(offset, Ordering::Release);
         }
     }
@@ -74,7 +113,8 @@ impl TwinClock {
     pub fn unfreeze(&self) {
         let frozen = self.inner.frozen_at.swap(0, Ordering::AcqRel);
         if frozen != 0 {
-            let offset = i64::try_from(i128::from(frozen) - i128::from(wall_millis())).unwrap_or(0);
+            let offset =
+                i64::try_from(i128::from(frozen) - i128::from(self.base_millis())).unwrap_or(0);
             self.inner.offset_millis.store(offset, Ordering::Release);
         }
     }
@@ -105,6 +145,27 @@ mod tests {
         clock.freeze();
         clock.set_millis(1_000);
         assert_eq!(clock.now_millis(), 1_000);
+    }
+
+    #[test]
+    fn a_layered_clock_follows_its_parent_plus_its_own_moves() {
+        let global = TwinClock::default();
+        global.freeze();
+        global.set_millis(1_000_000);
+        let twin = TwinClock::layered(global.clone());
+        assert_eq!(twin.now_millis(), 1_000_000);
+        twin.advance(500);
+        assert_eq!(twin.now_millis(), 1_000_500);
+        global.advance(1_000);
+        assert_eq!(twin.now_millis(), 1_001_500, "global moves reach it");
+        twin.freeze();
+        global.advance(1_000);
+        assert_eq!(twin.now_millis(), 1_001_500, "frozen on its own");
+        twin.unfreeze();
+        assert_eq!(twin.now_millis(), 1_001_500);
+        assert_eq!(twin.offset_millis(), -500);
+        twin.clear();
+        assert_eq!(twin.now_millis(), global.now_millis());
     }
 
     #[test]

@@ -49,6 +49,11 @@ pub(crate) async fn control(
             Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
             Err(err) => host_error(&err),
         },
+        (&Method::POST, ["twins", name, "reload"]) => match ctx.host.reload(name).await {
+            Ok(info) => json_response(StatusCode::OK, &json!({ "reloaded": info })),
+            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
+            Err(err) => bad_request("reload_failed", &err.to_string()),
+        },
         (&Method::GET, ["twins", name, "config"]) => match ctx.host.twin(name) {
             Some(twin) => json_response(StatusCode::OK, &twin.settings().to_json()),
             None => unknown_twin(ctx, name),
@@ -114,24 +119,18 @@ pub(crate) async fn control(
             }
             None => unknown_twin(ctx, name),
         },
-        (&Method::GET, ["clock"]) => clock_json(ctx),
-        (&Method::POST, ["clock", "advance"]) => advance_clock(ctx, body),
-        (&Method::POST, ["clock", "freeze"]) => {
-            ctx.host.clock().freeze();
-            clock_json(ctx)
-        }
-        (&Method::POST, ["clock", "unfreeze"]) => {
-            ctx.host.clock().unfreeze();
-            clock_json(ctx)
-        }
+        (method, ["clock", rest @ ..]) => clock(ctx.host.clock(), None, method, rest, body),
+        (method, ["twins", name, "clock", rest @ ..]) => match ctx.host.twin(name) {
+            Some(twin) => clock(twin.clock(), Some(name), method, rest, body),
+            None => unknown_twin(ctx, name),
+        },
         (
             _,
-            ["health" | "twins" | "reset" | "clock" | "metrics"]
-            | ["clock", "advance" | "freeze" | "unfreeze"]
+            ["health" | "twins" | "reset" | "metrics"]
             | [
                 "twins",
                 _,
-                "reset" | "state" | "requests" | "faults" | "outbound",
+                "reset" | "state" | "requests" | "faults" | "outbound" | "config" | "reload",
             ]
             | ["twins", _, "outbound", "flush"]
             | ["twins", _, "faults", _],
@@ -316,18 +315,64 @@ fn add_fault(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
     }
 }
 
-fn clock_json(ctx: &Ctx) -> http::Response<Bytes> {
-    let clock = ctx.host.clock();
+/// `GET …/clock`, `POST …/clock/{advance,freeze,unfreeze,reset}`, for the
+/// global clock (`twin` none) or one twin's own.
+fn clock(
+    clock: &crate::TwinClock,
+    twin: Option<&str>,
+    method: &Method,
+    rest: &[&str],
+    body: &[u8],
+) -> http::Response<Bytes> {
+    let allowed = match rest {
+        [] => Method::GET,
+        ["advance" | "freeze" | "unfreeze"] => Method::POST,
+        // Only a twin's clock can go back to following the global one.
+        ["reset"] if twin.is_some() => Method::POST,
+        _ => {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                "unknown_control_path",
+                "clock endpoints are GET …/clock and POST …/clock/{advance,freeze,unfreeze} (and …/clock/reset for a twin)",
+                None,
+            );
+        }
+    };
+    if method != allowed {
+        return error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            &format!("{method} is not allowed here; use {allowed}"),
+            None,
+        );
+    }
+    match rest {
+        ["advance"] => {
+            if let Err(why) = advance_clock(clock, body) {
+                return bad_request("invalid_clock_request", &why);
+            }
+        }
+        ["freeze"] => clock.freeze(),
+        ["unfreeze"] => clock.unfreeze(),
+        ["reset"] => clock.clear(),
+        _ => {}
+    }
+    clock_json(clock, twin)
+}
+
+fn clock_json(clock: &crate::TwinClock, twin: Option<&str>) -> http::Response<Bytes> {
     let now = clock.now_millis();
-    json_response(
-        StatusCode::OK,
-        &json!({
-            "now_millis": now,
-            "now_secs": now / 1000,
-            "wall_millis": crate::clock::wall_millis(),
-            "frozen": clock.is_frozen(),
-        }),
-    )
+    let mut body = json!({
+        "now_millis": now,
+        "now_secs": now / 1000,
+        "wall_millis": crate::clock::wall_millis(),
+        "frozen": clock.is_frozen(),
+    });
+    if let Some(twin) = twin {
+        body["twin"] = json!(twin);
+        body["offset_millis"] = json!(clock.offset_millis());
+    }
+    json_response(StatusCode::OK, &body)
 }
 
 #[derive(Debug, Deserialize)]
@@ -339,33 +384,18 @@ struct Advance {
     to: Option<u64>,
 }
 
-fn advance_clock(ctx: &Ctx, body: &[u8]) -> http::Response<Bytes> {
-    let request: Advance = match serde_json::from_slice(body) {
-        Ok(request) => request,
-        Err(err) => {
-            return bad_request(
-                "invalid_clock_request",
-                &format!("expected {{\"by\": \"24h\"}} or {{\"to\": <millis>}}: {err}"),
-            );
-        }
-    };
-    let clock = ctx.host.clock();
+fn advance_clock(clock: &crate::TwinClock, body: &[u8]) -> Result<(), String> {
+    let request: Advance = serde_json::from_slice(body)
+        .map_err(|err| format!("expected {{\"by\": \"24h\"}} or {{\"to\": <millis>}}: {err}"))?;
     match (request.by, request.to) {
-        (Some(by), None) => match crate::units::parse_duration(&by) {
-            Ok(duration) => {
-                clock.advance(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
-            }
-            Err(err) => return bad_request("invalid_clock_request", &format!("by: {err}")),
-        },
-        (None, Some(to)) => clock.set_millis(to),
-        _ => {
-            return bad_request(
-                "invalid_clock_request",
-                "give exactly one of \"by\" and \"to\"",
-            );
+        (Some(by), None) => {
+            let duration = crate::units::parse_duration(&by).map_err(|err| format!("by: {err}"))?;
+            clock.advance(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
         }
+        (None, Some(to)) => clock.set_millis(to),
+        _ => return Err("give exactly one of \"by\" and \"to\"".to_owned()),
     }
-    clock_json(ctx)
+    Ok(())
 }
 
 pub(crate) fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {

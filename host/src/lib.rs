@@ -36,6 +36,7 @@ pub mod license;
 mod limits;
 mod metrics;
 mod outbound;
+pub mod project;
 mod server;
 pub mod settings;
 mod state;
@@ -74,6 +75,8 @@ pub enum Error {
     Call(#[from] twin::CallError),
     #[error(transparent)]
     Config(#[from] settings::ConfigError),
+    #[error("twin '{0}' was loaded from bytes, not a file: there is nothing to reload")]
+    NotReloadable(String),
 }
 
 /// Builds a [`Host`].
@@ -171,11 +174,12 @@ pub struct AddOptions {
     pub requires_license: bool,
 }
 
-/// The background task of [`Host::watch_license`]; dropping it stops it.
+/// A background task of the host ([`Host::watch_license`],
+/// [`Host::watch_files`]); dropping it stops it.
 #[derive(Debug)]
-pub struct LicenseWatch(tokio::task::JoinHandle<()>);
+pub struct BackgroundTask(tokio::task::JoinHandle<()>);
 
-impl Drop for LicenseWatch {
+impl Drop for BackgroundTask {
     fn drop(&mut self) {
         self.0.abort();
     }
@@ -259,13 +263,16 @@ impl Host {
     ) -> Result<TwinInfo, Error> {
         let path = path.as_ref();
         let wasm = twin::read_file(path)?;
-        self.add_with(options, path.display().to_string(), &wasm)
+        self.add_with(options, path.display().to_string(), Some(path), &wasm)
             .await
     }
 
     async fn add_file(&self, name: Option<String>, path: &Path) -> Result<TwinInfo, Error> {
-        let wasm = twin::read_file(path)?;
-        self.add(name, path.display().to_string(), &wasm).await
+        let options = AddOptions {
+            name,
+            ..AddOptions::default()
+        };
+        self.add_twin_file_with(path, options).await
     }
 
     async fn add(
@@ -278,13 +285,14 @@ impl Host {
             name,
             ..AddOptions::default()
         };
-        self.add_with(options, source_name, wasm).await
+        self.add_with(options, source_name, None, wasm).await
     }
 
     async fn add_with(
         &self,
         options: AddOptions,
         source_name: String,
+        path: Option<&Path>,
         wasm: &[u8],
     ) -> Result<TwinInfo, Error> {
         let AddOptions {
@@ -302,7 +310,7 @@ impl Host {
                 linker: &inner.linker,
                 cache: &inner.cache,
                 limits: &inner.limits,
-                clock: inner.clock.clone(),
+                clock: TwinClock::layered(inner.clock.clone()),
                 http: inner.http.clone(),
                 policy: inner.policy.clone(),
                 licensing: inner.licensing.clone(),
@@ -310,6 +318,7 @@ impl Host {
                 identity,
                 name,
                 source_name: source_name.clone(),
+                path: path.map(Path::to_path_buf),
             },
             wasm,
         )
@@ -337,6 +346,93 @@ impl Host {
         }
         twins.insert(info.name.clone(), Arc::new(twin));
         Ok(info)
+    }
+
+    /// Swaps a twin's code for what its file holds now, keeping its state,
+    /// journal, faults, deliveries, clock and settings. Requests in flight
+    /// finish on the old code; the next one runs the new. If the new file
+    /// does not load, the old twin keeps serving and the error says why.
+    pub async fn reload(&self, name: &str) -> Result<TwinInfo, Error> {
+        let old = self
+            .twin(name)
+            .ok_or_else(|| Error::NoSuchTwin(name.to_owned()))?;
+        let path = old
+            .path()
+            .ok_or_else(|| Error::NotReloadable(name.to_owned()))?
+            .to_path_buf();
+        let wasm = twin::read_file(&path)?;
+        let inner = &self.inner;
+        let mut twin = Twin::load(
+            LoadRequest {
+                runtime: &inner.runtime,
+                linker: &inner.linker,
+                cache: &inner.cache,
+                limits: &inner.limits,
+                clock: old.clock().clone(),
+                http: inner.http.clone(),
+                policy: inner.policy.clone(),
+                licensing: inner.licensing.clone(),
+                requires_license: old.forced_license(),
+                identity: Some(old.info().identity.clone()),
+                name: Some(name.to_owned()),
+                source_name: path.display().to_string(),
+                path: Some(path.clone()),
+            },
+            &wasm,
+        )
+        .await?;
+        twin.succeed(&old);
+        let info = twin.info().clone();
+        self.inner
+            .twins
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned(), Arc::new(twin));
+        tracing::info!(twin = name, version = %info.version, sha256 = %info.sha256, "reloaded");
+        Ok(info)
+    }
+
+    /// Watches every file-loaded twin and reloads it when its file changes
+    /// (checked every `every`; a change must hold still for one check, so a
+    /// file being written is not loaded half-way). Stops when dropped.
+    pub fn watch_files(&self, every: std::time::Duration) -> BackgroundTask {
+        let host = self.clone();
+        BackgroundTask(tokio::spawn(async move {
+            let stamp = |path: &Path| {
+                std::fs::metadata(path)
+                    .ok()
+                    .map(|m| (m.modified().ok(), m.len()))
+            };
+            let mut seen: BTreeMap<String, Option<(Option<std::time::SystemTime>, u64)>> = host
+                .all_twins()
+                .iter()
+                .filter_map(|t| t.path().map(|p| (t.name().to_owned(), stamp(p))))
+                .collect();
+            let mut pending: BTreeMap<String, Option<(Option<std::time::SystemTime>, u64)>> =
+                BTreeMap::new();
+            loop {
+                tokio::time::sleep(every).await;
+                for twin in host.all_twins() {
+                    let Some(path) = twin.path() else { continue };
+                    let now = stamp(path);
+                    let name = twin.name().to_owned();
+                    if seen.get(&name) == Some(&now) {
+                        pending.remove(&name);
+                        continue;
+                    }
+                    // Changed: reload once it has held still for a check.
+                    if pending.get(&name) != Some(&now) {
+                        pending.insert(name, now);
+                        continue;
+                    }
+                    pending.remove(&name);
+                    seen.insert(name.clone(), now);
+                    if let Err(err) = host.reload(&name).await {
+                        tracing::error!(twin = %name, "reload failed; still serving the previous code: {err}");
+                    }
+                }
+            }
+        }))
     }
 
     fn check_name_free(&self, source_name: &str, name: &str) -> Result<(), Error> {
@@ -411,9 +507,9 @@ impl Host {
 
     /// Re-reads the license every `every` and logs each licensed twin whose
     /// state changed (a new license, an expiry). Stops when the handle drops.
-    pub fn watch_license(&self, every: std::time::Duration) -> LicenseWatch {
+    pub fn watch_license(&self, every: std::time::Duration) -> BackgroundTask {
         let host = self.clone();
-        LicenseWatch(tokio::spawn(async move {
+        BackgroundTask(tokio::spawn(async move {
             let mut last: BTreeMap<String, String> = BTreeMap::new();
             let mut first = true;
             loop {
@@ -534,12 +630,43 @@ pub(crate) enum Answer {
 
 /// One request through one twin (and its injected faults), answered as
 /// HTTP whatever happens.
+/// Runs one request through a twin inside a `request` span (twin, method,
+/// path, then status and µs), logged once answered: the access log.
 pub(crate) async fn call_twin(
     twin: &Twin,
     parts: &http::request::Parts,
     path: &str,
     body: Bytes,
 ) -> Answer {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "request",
+        twin = %twin.name(),
+        method = %parts.method,
+        path = %path,
+        status = tracing::field::Empty,
+        micros = tracing::field::Empty,
+    );
+    let started = std::time::Instant::now();
+    let answer = answer_twin(twin, parts, path, body)
+        .instrument(span.clone())
+        .await;
+    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+    match &answer {
+        Answer::Response(response) => {
+            span.record("status", response.status().as_u16());
+            span.record("micros", micros);
+            tracing::info!(parent: &span, "answered");
+        }
+        Answer::Drop => {
+            span.record("micros", micros);
+            tracing::info!(parent: &span, "dropped by a fault");
+        }
+    }
+    answer
+}
+
+async fn answer_twin(twin: &Twin, parts: &http::request::Parts, path: &str, body: Bytes) -> Answer {
     let started = std::time::Instant::now();
     let request = exchange::to_twin_request(parts, path, body);
     // Held from acceptance to answer, so a request delayed by a fault (or

@@ -23,9 +23,10 @@ pub struct StoreArgs {
     /// Where installed twins are kept [default: the user's data dir, wt/twins].
     #[arg(long, value_name = "DIR", env = "WT_INSTALL_DIR")]
     pub install_dir: Option<PathBuf>,
-    /// The lockfile to honor (and, for `install`, update).
-    #[arg(long, value_name = "FILE", default_value = "wt.lock")]
-    pub lockfile: PathBuf,
+    /// The lockfile to honor (and, for `install`, update) [default: the
+    /// project's, else ./wt.lock].
+    #[arg(long, value_name = "FILE")]
+    pub lockfile: Option<PathBuf>,
 }
 
 impl StoreArgs {
@@ -39,7 +40,17 @@ impl StoreArgs {
     }
 
     pub fn lock(&self) -> anyhow::Result<Lockfile> {
-        Lockfile::load(&self.lockfile).map_err(registry_error)
+        let path = match &self.lockfile {
+            Some(path) => path.clone(),
+            None => match wt_host::project::Project::find() {
+                Some(project) => wt_host::project::Project::load(&project)
+                    .map_err(|e| BadInput(e.to_string()))?
+                    .lockfile
+                    .unwrap_or_else(|| PathBuf::from("wt.lock")),
+                None => PathBuf::from("wt.lock"),
+            },
+        };
+        Lockfile::load(path).map_err(registry_error)
     }
 }
 

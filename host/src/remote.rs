@@ -11,15 +11,19 @@ use serde_json::Value;
 /// Where the running host is.
 #[derive(Debug, Args)]
 pub struct Remote {
-    /// The running host's shared listener.
+    /// The running host's shared listener [default: `listen` of ./wt.toml,
+    /// else http://127.0.0.1:4100].
+    #[arg(long, global = true, value_name = "URL", env = "WT_URL")]
+    url: Option<String>,
+    /// The host's admin token, if it was started with one.
     #[arg(
         long,
         global = true,
-        value_name = "URL",
-        env = "WT_URL",
-        default_value = "http://127.0.0.1:4100"
+        value_name = "TOKEN",
+        env = "WT_ADMIN_TOKEN",
+        hide_env_values = true
     )]
-    url: String,
+    admin_token: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -45,6 +49,8 @@ pub enum ClockCommand {
     Freeze,
     /// Let twin time run again.
     Unfreeze,
+    /// Make a twin's clock follow the global one again (needs --twin).
+    Reset,
 }
 
 /// Filters for `wt-host requests`.
@@ -66,21 +72,40 @@ pub struct RequestsArgs {
 }
 
 impl Remote {
+    /// `--url`/`WT_URL`, else the project file's `listen`, else the default.
+    fn base_url(&self) -> anyhow::Result<String> {
+        if let Some(url) = &self.url {
+            return Ok(url.clone());
+        }
+        if let Some(path) = wt_host::project::Project::find() {
+            let project = wt_host::project::Project::load(&path)
+                .map_err(|e| crate::cli::BadInput(e.to_string()))?;
+            if let Some(listen) = project.listen {
+                return Ok(format!("http://{listen}"));
+            }
+        }
+        Ok("http://127.0.0.1:4100".to_owned())
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
-        let url = format!("{}/_wt/{path}", self.url.trim_end_matches('/'));
+        let base = self.base_url()?;
+        let url = format!("{}/_wt/{path}", base.trim_end_matches('/'));
         let mut request = reqwest::Client::new().request(method, &url);
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
         if let Some(body) = body {
             request = request.json(&body);
         }
         let response = request
             .send()
             .await
-            .with_context(|| format!("no wt-host answering at {} (--url, WT_URL)", self.url))?;
+            .with_context(|| format!("no wt-host answering at {base} (--url, WT_URL)"))?;
         let status = response.status();
         let text = response.text().await.context("reading the host's answer")?;
         let value: Value = serde_json::from_str(&text)
@@ -172,24 +197,40 @@ impl Remote {
         Ok(())
     }
 
-    pub async fn clock(&self, command: ClockCommand) -> anyhow::Result<()> {
+    pub async fn clock(&self, command: ClockCommand, twin: Option<&str>) -> anyhow::Result<()> {
+        let base = match twin {
+            Some(twin) => format!("twins/{twin}/clock"),
+            None => "clock".to_owned(),
+        };
+        let post = |action: &str| format!("{base}/{action}");
         let answer = match command {
-            ClockCommand::Show => self.send(reqwest::Method::GET, "clock", None).await?,
+            ClockCommand::Show => self.send(reqwest::Method::GET, &base, None).await?,
             ClockCommand::Advance { by } => {
                 crate_units_check(&by)?;
                 self.send(
                     reqwest::Method::POST,
-                    "clock/advance",
+                    &post("advance"),
                     Some(serde_json::json!({ "by": by })),
                 )
                 .await?
             }
             ClockCommand::Freeze => {
-                self.send(reqwest::Method::POST, "clock/freeze", None)
+                self.send(reqwest::Method::POST, &post("freeze"), None)
                     .await?
             }
             ClockCommand::Unfreeze => {
-                self.send(reqwest::Method::POST, "clock/unfreeze", None)
+                self.send(reqwest::Method::POST, &post("unfreeze"), None)
+                    .await?
+            }
+            ClockCommand::Reset => {
+                if twin.is_none() {
+                    return Err(crate::cli::BadInput(
+                        "clock reset needs --twin NAME (the global clock has nothing to follow)"
+                            .into(),
+                    )
+                    .into());
+                }
+                self.send(reqwest::Method::POST, &post("reset"), None)
                     .await?
             }
         };

@@ -37,6 +37,9 @@ pub struct ServeConfig {
     pub own_ports: OwnPorts,
     /// How long in-flight requests get to finish after shutdown is asked for.
     pub drain_timeout: Duration,
+    /// Required as `Authorization: Bearer <token>` on the control plane;
+    /// mandatory when listening beyond loopback.
+    pub admin_token: Option<String>,
 }
 
 /// Which port a twin listens on when `ports` does not say.
@@ -57,6 +60,7 @@ impl Default for ServeConfig {
             ports: BTreeMap::new(),
             own_ports: OwnPorts::Described,
             drain_timeout: Duration::from_secs(10),
+            admin_token: None,
         }
     }
 }
@@ -84,6 +88,12 @@ pub enum ServeError {
     },
     #[error("--port names '{0}', but no twin of that name is loaded")]
     UnknownTwin(String),
+    #[error(
+        "--listen {0} is reachable beyond this machine, and so would be the control plane (reset, state, clock): pass --admin-token TOKEN (or set WT_ADMIN_TOKEN) to require it there"
+    )]
+    ExposedControlPlane(SocketAddr),
+    #[error("--admin-token must not be empty")]
+    EmptyAdminToken,
 }
 
 /// Addresses the server ended up on.
@@ -147,7 +157,9 @@ impl RunningHost {
 #[derive(Clone)]
 enum Route {
     Shared,
-    Twin(Arc<Twin>),
+    /// A twin's own port. By name, looked up per request, so a reloaded
+    /// twin takes over its port at once.
+    Twin(Arc<str>),
 }
 
 pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeError> {
@@ -160,6 +172,14 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
         return Err(ServeError::UnknownTwin(unknown.clone()));
     }
 
+    let admin_token = match config.admin_token.as_deref() {
+        Some("") => return Err(ServeError::EmptyAdminToken),
+        Some(token) => Some(Arc::<str>::from(token)),
+        None if !config.listen.ip().is_loopback() => {
+            return Err(ServeError::ExposedControlPlane(config.listen));
+        }
+        None => None,
+    };
     let shared = bind(config.listen, "the shared listener", "").await?;
     let mut listeners = vec![(shared, Route::Shared)];
     for twin in &twins {
@@ -177,7 +197,7 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
             " (choose another with --port NAME=PORT, 0 for any free port)",
         )
         .await?;
-        listeners.push((listener, Route::Twin(twin.clone())));
+        listeners.push((listener, Route::Twin(Arc::from(twin.name()))));
     }
 
     let mut addrs = Addresses {
@@ -188,7 +208,7 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
         if let Route::Twin(twin) = route {
             addrs
                 .twins
-                .insert(twin.name().to_owned(), local_addr(listener, config.listen));
+                .insert(twin.to_string(), local_addr(listener, config.listen));
         }
     }
     // Twins without their own port are still reachable through the prefix.
@@ -207,6 +227,7 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
             host: host.clone(),
             addrs: addrs.clone(),
             route,
+            admin_token: admin_token.clone(),
         };
         loops.spawn(accept_loop(
             listener,
@@ -238,6 +259,7 @@ pub(crate) struct Ctx {
     pub(crate) host: Host,
     pub(crate) addrs: Arc<Addresses>,
     route: Route,
+    admin_token: Option<Arc<str>>,
 }
 
 async fn accept_loop(
@@ -325,11 +347,15 @@ struct DroppedByFault;
 async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
     let (parts, target) = match &ctx.route {
-        Route::Twin(twin) => match admin_alias(twin.name(), &parts) {
+        Route::Twin(name) => match admin_alias(name, &parts) {
             Some(aliased) => (aliased, Target::Control),
             None => {
                 let path = parts.uri.path().to_owned();
-                (parts, Target::Twin(twin.clone(), path))
+                let target = match ctx.host.twin(name) {
+                    Some(twin) => Target::Twin(twin, path),
+                    None => Target::Answer(control::unknown_twin(ctx, name)),
+                };
+                (parts, target)
             }
         },
         Route::Shared => {
@@ -338,6 +364,22 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         }
     };
     if let Target::Answer(response) = target {
+        return Answer::Response(response);
+    }
+    if matches!(target, Target::Control)
+        && let Some(token) = &ctx.admin_token
+        && !bearer_matches(&parts, token)
+    {
+        let mut response = error_response(
+            StatusCode::UNAUTHORIZED,
+            "admin_token_required",
+            "the control plane needs `Authorization: Bearer <admin token>`",
+            None,
+        );
+        response.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
         return Answer::Response(response);
     }
     let body = match read_body(body, ctx.host.limits().max_request_body).await {
@@ -349,6 +391,21 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         Target::Control => Answer::Response(control::control(ctx, &parts, &body).await),
         Target::Answer(response) => Answer::Response(response),
     }
+}
+
+/// Whether the request carries the admin token, compared in constant time
+/// so the comparison leaks nothing about how much of a guess was right.
+fn bearer_matches(parts: &http::request::Parts, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(given) = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    given.as_bytes().ct_eq(token.as_bytes()).into()
 }
 
 /// WonderTwin served its control plane at `/admin/*` on each twin's own
@@ -368,10 +425,12 @@ fn admin_alias(twin: &str, parts: &http::request::Parts) -> Option<http::request
         "faults" | "fault" => format!("twins/{twin}/faults"),
         "webhooks" => format!("twins/{twin}/outbound"),
         "webhooks/flush" => format!("twins/{twin}/outbound/flush"),
-        "time" => "clock".to_owned(),
-        "time/advance" => "clock/advance".to_owned(),
-        "time/freeze" => "clock/freeze".to_owned(),
-        "time/unfreeze" => "clock/unfreeze".to_owned(),
+        // A WonderTwin twin moved its own time; so does the alias.
+        "time" => format!("twins/{twin}/clock"),
+        "time/advance" => format!("twins/{twin}/clock/advance"),
+        "time/freeze" => format!("twins/{twin}/clock/freeze"),
+        "time/unfreeze" => format!("twins/{twin}/clock/unfreeze"),
+        "time/reset" => format!("twins/{twin}/clock/reset"),
         _ => return None,
     };
     let path_and_query = match parts.uri.query() {
@@ -480,7 +539,11 @@ mod tests {
         );
         assert_eq!(
             alias("/admin/time/advance").as_deref(),
-            Some("/_wt/clock/advance")
+            Some("/_wt/twins/stripe/clock/advance")
+        );
+        assert_eq!(
+            alias("/admin/quirks").as_deref(),
+            Some("/_wt/twins/stripe/config")
         );
         assert_eq!(alias("/admin/unknown"), None);
         assert_eq!(alias("/v1/customers"), None);

@@ -101,6 +101,40 @@ impl Settings {
         Ok(())
     }
 
+    /// Keeps `old`'s starting and current values for every key still
+    /// declared with the same JSON type (a reload keeps the operator's
+    /// choices; a changed or removed setting starts from its default).
+    pub fn carry_over(&self, old: &Settings) {
+        let keep = |from: &Snapshot, into: &mut BTreeMap<String, String>| {
+            for s in &self.declared {
+                let compatible = old
+                    .declared
+                    .iter()
+                    .any(|o| o.key == s.key && json_type(&o.default) == json_type(&s.default));
+                if let (true, Some(value)) = (compatible, from.get(&s.key)) {
+                    into.insert(s.key.clone(), value.clone());
+                }
+            }
+        };
+        let old_initial = old
+            .initial
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let old_current = old.snapshot();
+        let mut initial = (*self
+            .initial
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone())
+        .clone();
+        keep(&old_initial, &mut initial);
+        let mut current = initial.clone();
+        keep(&old_current, &mut current);
+        *self.initial.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(initial);
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(current);
+    }
+
     /// The values a request sees.
     pub fn snapshot(&self) -> Snapshot {
         self.current

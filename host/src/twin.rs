@@ -129,19 +129,24 @@ pub struct Twin {
     state: TwinState,
     clock: TwinClock,
     /// Requests to one twin run one at a time: this makes its store
-    /// linearizable without validation or retries (docs/decisions.md).
-    gate: tokio::sync::Mutex<()>,
+    /// linearizable without validation or retries (docs/decisions.md). Shared
+    /// with the twin's reloaded successor, so a swap never lets two run.
+    gate: Arc<tokio::sync::Mutex<()>>,
     /// Requests waiting for `gate`, bounded by `Limits::max_queued_per_twin`.
-    queued: AtomicUsize,
-    journal: Journal,
-    faults: Faults,
+    queued: Arc<AtomicUsize>,
+    journal: Arc<Journal>,
+    faults: Arc<Faults>,
     outbound: Arc<Outbound>,
     policy: Arc<Policy>,
     http: reqwest::Client,
-    metrics: Metrics,
+    metrics: Arc<Metrics>,
     settings: Settings,
     idempotency: Option<IdempotencyGuard>,
     licensing: Arc<Licensing>,
+    /// The file it was loaded from, if any: what a reload reads.
+    path: Option<std::path::PathBuf>,
+    /// Needs a license because its registry entry says `pro`.
+    forced_license: bool,
 }
 
 /// Refuses a request that reuses an idempotency key while an earlier request
@@ -284,6 +289,8 @@ pub(crate) struct LoadRequest<'a> {
     pub identity: Option<String>,
     /// Serve under this name instead of the one `describe` gives.
     pub name: Option<String>,
+    /// The file it came from, for reloads.
+    pub path: Option<std::path::PathBuf>,
     /// A file path or `<bytes>`, for messages.
     pub source_name: String,
 }
@@ -337,17 +344,19 @@ impl Twin {
             limits: req.limits.clone(),
             state: TwinState::default(),
             clock: req.clock,
-            gate: tokio::sync::Mutex::new(()),
-            queued: AtomicUsize::new(0),
-            journal: Journal::new(req.limits.journal_capacity),
-            faults: Faults::new(),
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+            queued: Arc::new(AtomicUsize::new(0)),
+            journal: Arc::new(Journal::new(req.limits.journal_capacity)),
+            faults: Arc::new(Faults::new()),
             outbound: Arc::new(Outbound::new("(loading)", req.http.clone())),
             policy: req.policy.clone(),
             http: req.http.clone(),
-            metrics: Metrics::default(),
+            metrics: Arc::default(),
             settings: Settings::from_declared("(loading)", []).expect("no settings is valid"),
             idempotency: None,
             licensing: req.licensing.clone(),
+            path: req.path.clone(),
+            forced_license: req.requires_license,
         };
         let described = twin.describe().await.map_err(|err| LoadError::Describe {
             source_name: source_name.clone(),
@@ -407,6 +416,20 @@ impl Twin {
         &self.state
     }
 
+    /// Takes over what `old` has built up (state, journal, faults, pending
+    /// deliveries, metrics, the request gate and queue, setting values that
+    /// are still declared) so a reloaded twin continues where `old` was.
+    pub(crate) fn succeed(&mut self, old: &Twin) {
+        self.state = old.state.clone();
+        self.gate = old.gate.clone();
+        self.queued = old.queued.clone();
+        self.journal = old.journal.clone();
+        self.faults = old.faults.clone();
+        self.outbound = old.outbound.clone();
+        self.metrics = old.metrics.clone();
+        self.settings.carry_over(&old.settings);
+    }
+
     /// Replaces the twin's (empty, in-memory) state before it serves: the
     /// host opens durable state only once the name is known to be free.
     pub(crate) fn set_state(&mut self, state: TwinState) {
@@ -427,6 +450,21 @@ impl Twin {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// The file the twin was loaded from, if it came from one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        self.path.as_deref()
+    }
+
+    /// Whether a license is needed because of its registry tier.
+    pub fn forced_license(&self) -> bool {
+        self.forced_license
+    }
+
+    /// The twin's own clock, layered on the host's.
+    pub fn clock(&self) -> &TwinClock {
+        &self.clock
     }
 
     pub fn settings(&self) -> &Settings {
@@ -470,6 +508,7 @@ impl Twin {
         self.faults.clear();
         self.outbound.clear().await;
         self.settings.reset();
+        self.clock.clear();
         self.state.clear().map_err(|err| self.storage_error(&err))
     }
 

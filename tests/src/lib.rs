@@ -86,6 +86,8 @@ pub struct HostProcess {
     pub startup: Duration,
     /// The stdout lines up to the last ready line.
     pub stdout: Vec<String>,
+    /// Every stderr line so far (logs), collected in the background.
+    stderr: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     pub cache_dir: PathBuf,
     _cache_guard: Option<tempfile::TempDir>,
 }
@@ -127,10 +129,16 @@ impl HostProcess {
         for (name, _) in twins {
             command.args(["--port", &format!("{name}=0")]);
         }
+        command.args(extra).arg("--cache-dir").arg(cache_dir);
+        let mut host = Self::spawn(command, twins.len())?;
+        host.cache_dir = cache_dir.to_path_buf();
+        Ok(host)
+    }
+
+    /// Runs a prepared `wt-host` command (any arguments, any working
+    /// directory) until it has printed `twins` ready lines.
+    pub fn spawn(mut command: Command, twins: usize) -> Result<Self, Exited> {
         command
-            .args(extra)
-            .arg("--cache-dir")
-            .arg(cache_dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -151,7 +159,7 @@ impl HostProcess {
         let mut ready = Vec::new();
         let mut seen = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
-        while ready.len() < twins.len() || url.is_none() {
+        while ready.len() < twins || url.is_none() {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match rx.recv_timeout(remaining) {
                 Ok(line) => {
@@ -176,13 +184,20 @@ impl HostProcess {
                 }
             }
         }
-        // Keep stderr drained so a chatty host never blocks on a full pipe.
+        // Keep stderr drained so a chatty host never blocks on a full pipe,
+        // and keep the lines for tests that check the logs.
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         if let Some(stderr) = child.stderr.take() {
-            std::thread::spawn(
-                move || {
-                    for _ in BufReader::new(stderr).lines().map_while(Result::ok) {}
-                },
-            );
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    let mut logs = logs.lock().unwrap_or_else(|e| e.into_inner());
+                    // Bounded: a flood test must not hold every line.
+                    if logs.len() < 100_000 {
+                        logs.push(line);
+                    }
+                }
+            });
         }
         Ok(Self {
             child,
@@ -190,7 +205,8 @@ impl HostProcess {
             twins: ready,
             startup: started.elapsed(),
             stdout: seen,
-            cache_dir: cache_dir.to_path_buf(),
+            stderr: logs,
+            cache_dir: PathBuf::new(),
             _cache_guard: None,
         })
     }
@@ -201,6 +217,14 @@ impl HostProcess {
             .iter()
             .find(|t| t.name == name)
             .unwrap_or_else(|| panic!("no ready line for {name}: {:?}", self.twins))
+    }
+
+    /// The stderr lines (log records) written so far.
+    pub fn stderr(&self) -> Vec<String> {
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The process id, for signals.
