@@ -70,7 +70,7 @@ mod baseline {
         exports: { default: async },
     });
 
-    use wondertwin::twin::{clock, log, outbound, store, types};
+    use wondertwin::twin::{clock, config, license, log, outbound, store, types};
 
     pub struct State {
         wasi: WasiCtx,
@@ -135,6 +135,16 @@ mod baseline {
             Err(outbound::OutboundError::Denied("baseline".into()))
         }
     }
+    impl config::Host for State {
+        fn get(&mut self, _key: String) -> Option<String> {
+            None
+        }
+    }
+    impl license::Host for State {
+        fn current(&mut self) -> Option<license::Claims> {
+            None
+        }
+    }
     impl types::Host for State {}
 
     pub struct Bare {
@@ -155,13 +165,24 @@ mod baseline {
             Self { engine, pre }
         }
 
-        pub async fn get_root(&self) -> u16 {
+        fn store(&self) -> Store<State> {
             let state = State {
                 wasi: WasiCtx::builder().build(),
                 table: ResourceTable::new(),
                 map: BTreeMap::new(),
             };
-            let mut store = Store::new(&self.engine, state);
+            Store::new(&self.engine, state)
+        }
+
+        /// A new store and an instance, no call: the floor under every
+        /// request while each request gets a fresh instance.
+        pub async fn instantiate(&self) {
+            let mut store = self.store();
+            self.pre.instantiate_async(&mut store).await.unwrap();
+        }
+
+        pub async fn get_root(&self) -> u16 {
+            let mut store = self.store();
             let twin = self.pre.instantiate_async(&mut store).await.unwrap();
             let request = types::Request {
                 method: "GET".into(),
@@ -189,6 +210,9 @@ fn bare_wasmtime(c: &mut Criterion) {
         b.to_async(&rt).iter(|| async {
             assert_eq!(bare.get_root().await, 200);
         });
+    });
+    group.bench_function("wasmtime/hello instantiate", |b| {
+        b.to_async(&rt).iter(|| bare.instantiate());
     });
     group.finish();
 }

@@ -25,17 +25,26 @@ pub enum CacheOutcome {
     Miss,
     /// No cache directory configured: compiled in memory.
     Disabled,
+    /// The same bytes were already loaded in this process: their compiled
+    /// code is shared, not loaded again.
+    Shared,
 }
 
-/// The on-disk cache. `None` directory means compile every time.
+/// The on-disk cache (`None` directory: compile every time), and the
+/// components already loaded in this process, by sha256: a thousand twins
+/// from one `.wasm` share one copy of its native code.
 #[derive(Debug, Clone)]
 pub struct ArtifactCache {
     dir: Option<PathBuf>,
+    loaded: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Component>>>,
 }
 
 impl ArtifactCache {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        Self { dir }
+        Self {
+            dir,
+            loaded: Default::default(),
+        }
     }
 
     /// The default location: `$XDG_CACHE_HOME/wt/precompiled` or the OS
@@ -48,6 +57,28 @@ impl ArtifactCache {
     /// compiling and caching it on a miss. Cache I/O failures are logged and
     /// never fail the load: the cache is an optimisation.
     pub fn load(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        sha256: &str,
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        if let Some(component) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(sha256)
+        {
+            return Ok((component.clone(), CacheOutcome::Shared));
+        }
+        let (component, outcome) = self.load_uncached(engine, wasm, sha256)?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(sha256.to_owned(), component.clone());
+        Ok((component, outcome))
+    }
+
+    fn load_uncached(
         &self,
         engine: &Engine,
         wasm: &[u8],

@@ -241,8 +241,10 @@ impl Cli {
             Command::Publish(args) => crate::registry_cli::publish(args).await,
             Command::Version => {
                 println!("wt-host {}", env!("CARGO_PKG_VERSION"));
+                println!("commit {}", env!("WT_GIT_COMMIT"));
+                println!("target {}", env!("WT_TARGET"));
+                println!("wasmtime {}", wasmtime_environ::VERSION);
                 println!("world {}", wt_host::WORLD);
-                println!("target {}-{}", std::env::consts::ARCH, std::env::consts::OS);
                 Ok(())
             }
         }
@@ -417,6 +419,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
                 wt_host::CacheOutcome::Hit => "hit",
                 wt_host::CacheOutcome::Miss => "miss",
                 wt_host::CacheOutcome::Disabled => "off",
+                wt_host::CacheOutcome::Shared => "shared",
             }
         )?;
     }

@@ -67,6 +67,7 @@ pub mod response;
 pub mod router;
 pub mod signature;
 pub mod store;
+pub mod svix;
 mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;

@@ -373,3 +373,116 @@ def test_api_key_validation(wt, key):
         resend.ApiKeys.create({"name": ""})
     with pytest.raises(ValidationError):
         resend.ApiKeys.create({"name": "x", "permission": "root"})
+
+
+# --- 5. webhooks, delivered through the host's outbound queue -------------
+
+
+class _Hooks:
+    """A webhook receiver on loopback that keeps (headers, body) per delivery."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        received = self.received = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                received.append(({k.lower(): v for k, v in self.headers.items()}, body.decode()))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def hooks():
+    receiver = _Hooks()
+    yield receiver
+    receiver.close()
+
+
+def _flush(wt):
+    return wt.control("POST", "twins/resend/outbound/flush")
+
+
+def _verify(headers, payload, secret):
+    return resend.Webhooks.verify({
+        "payload": payload,
+        "headers": {
+            "id": headers["svix-id"],
+            "timestamp": headers["svix-timestamp"],
+            "signature": headers["svix-signature"],
+        },
+        "webhook_secret": secret,
+    })
+
+
+def test_webhooks_crud(wt, key):
+    created = resend.Webhooks.create({"endpoint": "https://example.com/hook", "events": ["email.sent"]})
+    assert created["object"] == "webhook"
+    assert created["signing_secret"].startswith("whsec_")
+    got = resend.Webhooks.get(created["id"])
+    assert (got["endpoint"], got["events"], got["status"]) == ("https://example.com/hook", ["email.sent"], "enabled")
+    assert got["signing_secret"] == created["signing_secret"]
+    updated = resend.Webhooks.update({"webhook_id": created["id"], "status": "disabled", "events": ["email.bounced"]})
+    assert updated["id"] == created["id"]
+    listed = resend.Webhooks.list()
+    assert [(w["id"], w["status"], w["events"]) for w in listed["data"]] == [(created["id"], "disabled", ["email.bounced"])]
+    rotated = resend.Webhooks.rotate_signing_secret(created["id"])
+    assert rotated["signing_secret"] != created["signing_secret"]
+    assert resend.Webhooks.remove(created["id"])["deleted"] is True
+    with pytest.raises(ResendError) as err:
+        resend.Webhooks.get(created["id"])
+    assert err.value.code == 404
+    with pytest.raises(ValidationError):
+        resend.Webhooks.create({"endpoint": "https://example.com/hook", "events": ["email.nope"]})
+
+
+def test_email_events_are_delivered_signed_the_svix_way(wt, key, hooks):
+    hook = resend.Webhooks.create({"endpoint": hooks.url, "events": ["email.sent", "email.bounced"]})
+    sent = resend.Emails.send(mail("bounced@resend.dev"))
+    _flush(wt)
+    # The host delivers concurrently, so arrival order is not send order.
+    by_type = {json.loads(body)["type"]: (headers, body) for headers, body in hooks.received}
+    assert sorted(by_type) == ["email.bounced", "email.sent"]
+    headers, payload = by_type["email.bounced"]
+    event = _verify(headers, payload, hook["signing_secret"])
+    assert event["type"] == "email.bounced"
+    assert event["data"]["email_id"] == sent["id"]
+    assert event["data"]["to"] == ["bounced@resend.dev"]
+    # Recomputed by hand too: HMAC-SHA256 over "{id}.{timestamp}.{body}".
+    import base64
+    import hashlib
+    import hmac
+    key_bytes = base64.b64decode(hook["signing_secret"].removeprefix("whsec_"))
+    content = f"{headers['svix-id']}.{headers['svix-timestamp']}.{payload}".encode()
+    expected = base64.b64encode(hmac.new(key_bytes, content, hashlib.sha256).digest()).decode()
+    assert headers["svix-signature"] == f"v1,{expected}"
+    with pytest.raises(ValueError):
+        _verify(headers, payload, "whsec_" + base64.b64encode(b"wrong key").decode())
+
+
+def test_scheduled_email_events_follow_twin_time(wt, key, hooks):
+    hook = resend.Webhooks.create({"endpoint": hooks.url, "events": ["email.scheduled", "email.sent", "email.delivered"]})
+    resend.Emails.send(mail("delivered@resend.dev", scheduled_at="in 30 min"))
+    _flush(wt)
+    assert [json.loads(b)["type"] for _, b in hooks.received] == ["email.scheduled"]
+    advance(wt, "1h")
+    resend.Emails.list()  # the account's next request emits what is due
+    _flush(wt)
+    assert sorted(json.loads(b)["type"] for _, b in hooks.received[1:]) == ["email.delivered", "email.sent"]
+    # Signed with real time, so the SDK's 5-minute tolerance holds after
+    # twin time moved.
+    for headers, payload in hooks.received:
+        assert _verify(headers, payload, hook["signing_secret"])["type"].startswith("email.")

@@ -4,6 +4,10 @@
 //! - `cargo xtask test`: build the twins, then run every test.
 //! - `cargo xtask ci`: formatting and lints, then `test` (what `.ci/run` does).
 //! - `cargo xtask build-twins`: compile every crate under `twins/` to `target/twins/<name>.wasm`.
+//! - `cargo xtask dist [--target TRIPLE]...`: release archives, twins, registry, checksums
+//!   (see `dist.rs`).
+
+mod dist;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,8 +37,9 @@ fn run() -> Result<()> {
         "run" => serve(&root, &rest),
         "test" => test(&root, &rest),
         "ci" => ci(&root),
+        "dist" => dist::dist(&root, &rest),
         _ => bail!(
-            "usage: cargo xtask <run [wt-host args…] | test [cargo test args…] | ci | build-twins>"
+            "usage: cargo xtask <run [wt-host args…] | test [cargo test args…] | ci | build-twins | dist [--target TRIPLE]…>"
         ),
     }
 }

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
+use crate::webhooks;
 use crate::wire::{self, coll, iso, missing, not_found, now_ms};
 
 const COLL: &str = "domains";
@@ -134,6 +135,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "dkim": format!("p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQ{}", ids::random_base62(120)),
     });
     coll(COLL).insert(&id, &domain)?;
+    webhooks::domain_event("domain.created", &domain)?;
     let mut out = show(&domain, true);
     out.as_object_mut().map(|o| o.remove("object"));
     Ok(Response::ok(&out))
@@ -173,6 +175,7 @@ pub fn update(req: &Request) -> Result<Response, Error> {
     }
     let id = domain["id"].as_str().unwrap_or_default().to_owned();
     coll(COLL).put(&id, &domain)?;
+    webhooks::domain_event("domain.updated", &domain)?;
     Ok(Response::ok(&json!({"object": "domain", "id": id})))
 }
 
@@ -180,6 +183,7 @@ pub fn delete(req: &Request) -> Result<Response, Error> {
     let domain = load(req)?;
     let id = domain["id"].as_str().unwrap_or_default().to_owned();
     coll(COLL).remove(&id)?;
+    webhooks::domain_event("domain.deleted", &domain)?;
     Ok(Response::ok(
         &json!({"object": "domain", "id": id, "deleted": true}),
     ))
@@ -191,6 +195,7 @@ pub fn verify(req: &Request) -> Result<Response, Error> {
     if status(&domain, now_ms()) == "not_started" {
         domain["verify_requested_ms"] = json!(now_ms());
         coll(COLL).put(&id, &domain)?;
+        webhooks::domain_verifying(&domain, now_ms() + VERIFY_AFTER_MS)?;
     }
     Ok(Response::ok(&json!({"object": "domain", "id": id})))
 }

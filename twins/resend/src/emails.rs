@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 use wt_sdk::{Error, Request, Response, datetime, ids};
 
+use crate::webhooks;
 use crate::wire::{self, coll, iso, missing, not_found, now_ms};
 
 const COLL: &str = "emails";
@@ -320,6 +321,7 @@ pub fn send(req: &Request) -> Result<Response, Error> {
     let email = build(wire::body_value(req)?, false)?;
     let id = email["id"].as_str().unwrap_or_default().to_owned();
     coll(COLL).insert(&id, &email)?;
+    webhooks::email_created(&email)?;
     Ok(Response::ok(&json!({"id": id})))
 }
 
@@ -360,6 +362,7 @@ pub fn batch(req: &Request) -> Result<Response, Error> {
     for email in &built {
         let id = email["id"].as_str().unwrap_or_default();
         coll(COLL).insert(id, email)?;
+        webhooks::email_created(email)?;
         data.push(json!({"id": id}));
     }
     let mut out = json!({"data": data});
@@ -398,9 +401,12 @@ pub fn update(req: &Request) -> Result<Response, Error> {
             last_event(&email, now_ms())
         )));
     }
-    email["scheduled_ms"] = json!(schedule(&at)?);
+    let old_at = email["scheduled_ms"].as_u64().unwrap_or_default();
+    let new_at = schedule(&at)?;
+    email["scheduled_ms"] = json!(new_at);
     let id = email["id"].as_str().unwrap_or_default().to_owned();
     coll(COLL).put(&id, &email)?;
+    webhooks::email_rescheduled(&id, old_at, Some(new_at))?;
     Ok(Response::ok(&json!({"object": "email", "id": id})))
 }
 
@@ -415,5 +421,7 @@ pub fn cancel(req: &Request) -> Result<Response, Error> {
     email["canceled"] = json!(true);
     let id = email["id"].as_str().unwrap_or_default().to_owned();
     coll(COLL).put(&id, &email)?;
+    let old_at = email["scheduled_ms"].as_u64().unwrap_or_default();
+    webhooks::email_rescheduled(&id, old_at, None)?;
     Ok(Response::ok(&json!({"object": "email", "id": id})))
 }

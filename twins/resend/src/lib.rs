@@ -9,6 +9,7 @@ use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router
 pub mod api_keys;
 pub mod domains;
 pub mod emails;
+pub mod webhooks;
 pub mod wire;
 
 /// The API the twin imitates (Resend does not version its API; this is the
@@ -29,8 +30,9 @@ impl Twin for Resend {
             api_version: API_VERSION.into(),
             default_port: 4114,
             license_required: false,
-            description: "Resend: emails (send, batch, schedule, cancel), domains, API keys."
-                .into(),
+            description:
+                "Resend: emails (send, batch, schedule, cancel), domains, API keys, webhooks."
+                    .into(),
             settings: Vec::new(),
             idempotency: Some(IdempotencyConflict {
                 header: "idempotency-key".into(),
@@ -68,6 +70,15 @@ fn router() -> Router {
         .get("/api-keys", api_keys::list)
         .patch("/api-keys/{id}", api_keys::update)
         .delete("/api-keys/{id}", api_keys::delete)
+        .post("/webhooks", webhooks::create)
+        .get("/webhooks", webhooks::list)
+        .get("/webhooks/{id}", webhooks::retrieve)
+        .patch("/webhooks/{id}", webhooks::update)
+        .delete("/webhooks/{id}", webhooks::delete)
+        .post(
+            "/webhooks/{id}/signing-secret/rotate",
+            webhooks::rotate_secret,
+        )
 }
 
 /// Whether a request may carry an `Idempotency-Key` (Resend honours it on
@@ -87,6 +98,8 @@ fn serve(request: Request) -> Result<Response, Error> {
     }
     let account = ctx.account.clone();
     wire::set_context(ctx);
+    // Scheduled mail whose time has passed owes its webhook events.
+    webhooks::emit_due()?;
     let key = if idempotent_route(&request) {
         request
             .header("idempotency-key")

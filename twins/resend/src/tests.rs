@@ -530,3 +530,236 @@ fn helpers() {
     assert_eq!(last_event(&e, 4), "scheduled");
     assert_eq!(last_event(&e, 5), "complained");
 }
+
+/// The event types of the outbox's deliveries to `url`, in order, after
+/// checking each one's Svix signature against `secret`.
+fn delivered(url: &str, secret: &str) -> Vec<String> {
+    testing::take_outbox()
+        .into_iter()
+        .filter(|r| r.url == url)
+        .map(|r| {
+            let h = |n: &str| {
+                r.headers
+                    .iter()
+                    .find(|(k, _)| k == n)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default()
+            };
+            let ts: u64 = h("svix-timestamp").parse().unwrap();
+            let want = wt_sdk::svix::signature(secret, &h("svix-id"), ts, &r.body).unwrap();
+            assert_eq!(h("svix-signature"), want);
+            let payload: Value = serde_json::from_slice(&r.body).unwrap();
+            payload["type"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+#[test]
+fn webhooks_crud_and_validation() {
+    setup();
+    let created = ok(send(
+        "POST",
+        "/webhooks",
+        json!({"endpoint": "https://example.com/hook", "events": ["email.sent", "email.sent"]}),
+    ));
+    assert_eq!(created["object"], "webhook");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["signing_secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    let path = format!("/webhooks/{id}");
+    let got = ok(get(&path));
+    assert_eq!(got["events"], json!(["email.sent"]));
+    assert_eq!(
+        (&got["status"], &got["signing_secret"]),
+        (&json!("enabled"), &json!(secret))
+    );
+    assert_eq!(got["created_at"], "2023-11-14T22:13:20.000+00:00");
+    let u = ok(send(
+        "PATCH",
+        &path,
+        json!({"status": "disabled", "events": ["email.bounced"]}),
+    ));
+    assert_eq!(u, json!({"object": "webhook", "id": id}));
+    let listed = ok(get("/webhooks"));
+    assert_eq!(listed["data"][0]["status"], "disabled");
+    assert_eq!(listed["data"][0]["events"], json!(["email.bounced"]));
+    let rotated = ok(send(
+        "POST",
+        &format!("{path}/signing-secret/rotate"),
+        json!({}),
+    ));
+    assert_ne!(rotated["signing_secret"], json!(secret));
+    for bad in [
+        json!({"events": ["email.sent"]}),
+        json!({"endpoint": "https://x.io/h"}),
+    ] {
+        err(
+            send("POST", "/webhooks", bad),
+            422,
+            "missing_required_field",
+        );
+    }
+    for bad in [
+        json!({"endpoint": "ftp://x.io", "events": ["email.sent"]}),
+        json!({"endpoint": "https://x.io/h", "events": []}),
+        json!({"endpoint": "https://x.io/h", "events": ["email.nope"]}),
+        json!({"endpoint": "https://x.io/h", "events": "email.sent"}),
+    ] {
+        err(send("POST", "/webhooks", bad), 422, "validation_error");
+    }
+    err(
+        send("PATCH", &path, json!({"status": "paused"})),
+        422,
+        "validation_error",
+    );
+    err(get("/webhooks/nope"), 422, "validation_error");
+    let del = ok(send("DELETE", &path, json!({})));
+    assert_eq!(del["deleted"], true);
+    err(get(&path), 404, "not_found");
+}
+
+#[test]
+fn email_events_are_signed_and_follow_twin_time() {
+    setup();
+    let url = "http://127.0.0.1:9/hook";
+    let all = json!([
+        "email.sent",
+        "email.scheduled",
+        "email.delivered",
+        "email.bounced",
+        "email.complained",
+        "email.suppressed"
+    ]);
+    let hook = ok(send(
+        "POST",
+        "/webhooks",
+        json!({"endpoint": url, "events": all}),
+    ));
+    let secret = hook["signing_secret"].as_str().unwrap().to_owned();
+    // Another webhook subscribed to nothing that happens here, and a
+    // disabled one: neither receives anything.
+    ok(send(
+        "POST",
+        "/webhooks",
+        json!({"endpoint": "http://127.0.0.1:9/other", "events": ["domain.created"]}),
+    ));
+    let off = ok(send(
+        "POST",
+        "/webhooks",
+        json!({"endpoint": "http://127.0.0.1:9/off", "events": all}),
+    ));
+    ok(send(
+        "PATCH",
+        &format!("/webhooks/{}", off["id"].as_str().unwrap()),
+        json!({"status": "disabled"}),
+    ));
+    testing::take_outbox();
+
+    ok(send(
+        "POST",
+        "/emails",
+        email(json!("delivered@resend.dev")),
+    ));
+    assert_eq!(delivered(url, &secret), ["email.sent", "email.delivered"]);
+    ok(send(
+        "POST",
+        "/emails",
+        email(json!(["a@x.io", "bounced@resend.dev"])),
+    ));
+    assert_eq!(delivered(url, &secret), ["email.sent", "email.bounced"]);
+    ok(send(
+        "POST",
+        "/emails",
+        email(json!("complained@resend.dev")),
+    ));
+    assert_eq!(
+        delivered(url, &secret),
+        ["email.sent", "email.delivered", "email.complained"]
+    );
+
+    let mut later = email(json!("delivered@resend.dev"));
+    later["scheduled_at"] = json!("in 1 hour");
+    let id = ok(send("POST", "/emails", later))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(delivered(url, &secret), ["email.scheduled"]);
+    ok(get("/emails"));
+    assert!(delivered(url, &secret).is_empty(), "not due yet");
+    testing::advance_millis(3_600_000);
+    let e = ok(get(&format!("/emails/{id}")));
+    assert_eq!(e["last_event"], "delivered");
+    assert_eq!(delivered(url, &secret), ["email.sent", "email.delivered"]);
+    ok(get("/emails"));
+    assert!(delivered(url, &secret).is_empty(), "emitted once");
+
+    // A canceled scheduled email never emits more.
+    let mut later = email(json!("delivered@resend.dev"));
+    later["scheduled_at"] = json!("in 1 hour");
+    let id = ok(send("POST", "/emails", later))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(send("POST", &format!("/emails/{id}/cancel"), json!({})));
+    testing::advance_millis(7_200_000);
+    ok(get("/emails"));
+    assert_eq!(delivered(url, &secret), ["email.scheduled"]);
+    // Payload shape.
+    ok(send(
+        "POST",
+        "/emails",
+        email(json!("delivered@resend.dev")),
+    ));
+    let sent = testing::take_outbox();
+    let p: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(p["type"], "email.sent");
+    assert_eq!(p["data"]["to"], json!(["delivered@resend.dev"]));
+    assert_eq!(p["data"]["subject"], "hi");
+    assert!(
+        p["data"]["email_id"]
+            .as_str()
+            .is_some_and(wt_sdk::ids::is_uuid)
+    );
+    assert!(sent.iter().all(|r| r.url == url));
+    // Other accounts' mail does not reach this account's webhooks.
+    ok(send_as(
+        "re_other",
+        "POST",
+        "/emails",
+        email(json!("a@x.io")),
+    ));
+    assert!(testing::take_outbox().is_empty());
+}
+
+#[test]
+fn domain_events_follow_verification() {
+    setup();
+    let url = "http://127.0.0.1:9/domains";
+    let hook = ok(send(
+        "POST",
+        "/webhooks",
+        json!({"endpoint": url, "events": ["domain.created", "domain.updated", "domain.deleted"]}),
+    ));
+    let secret = hook["signing_secret"].as_str().unwrap().to_owned();
+    let d = ok(send(
+        "POST",
+        "/domains",
+        json!({"name": "hooks.example.com"}),
+    ));
+    let id = d["id"].as_str().unwrap().to_owned();
+    assert_eq!(delivered(url, &secret), ["domain.created"]);
+    ok(send("POST", &format!("/domains/{id}/verify"), json!({})));
+    assert_eq!(delivered(url, &secret), ["domain.updated"]);
+    testing::advance_millis(61_000);
+    ok(get("/emails"));
+    let sent = testing::take_outbox();
+    assert_eq!(sent.len(), 1);
+    let p: Value = serde_json::from_slice(&sent[0].body).unwrap();
+    assert_eq!(
+        (&p["type"], &p["data"]["status"]),
+        (&json!("domain.updated"), &json!("verified"))
+    );
+    assert_eq!(p["data"]["name"], "hooks.example.com");
+    ok(send("DELETE", &format!("/domains/{id}"), json!({})));
+    assert_eq!(delivered(url, &secret), ["domain.deleted"]);
+}
