@@ -229,23 +229,12 @@ pub async fn list(args: ListArgs) -> anyhow::Result<()> {
             println!("# {source}");
             for (name, entry) in &index.twins {
                 let latest = entry.versions.get(&entry.latest);
-                let versions: Vec<String> = entry
-                    .versions
-                    .iter()
-                    .map(|(v, meta)| {
-                        if meta.yanked {
-                            format!("{v} (yanked)")
-                        } else {
-                            v.clone()
-                        }
-                    })
-                    .collect();
                 println!(
                     "{name} {} {} {} [{}]",
                     entry.latest,
                     latest.map_or("?", |v| tier_name(v.tier)),
                     entry.description,
-                    versions.join(", ")
+                    entry.version_list()
                 );
             }
         }

@@ -47,6 +47,23 @@ pub struct TwinEntry {
     pub versions: BTreeMap<String, Version>,
 }
 
+impl TwinEntry {
+    /// Its versions for messages and listings: `0.9.0 (yanked), 1.0.0`.
+    pub fn version_list(&self) -> String {
+        self.versions
+            .iter()
+            .map(|(v, meta)| {
+                if meta.yanked {
+                    format!("{v} (yanked)")
+                } else {
+                    v.clone()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// One published version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -124,20 +124,6 @@ pub fn resolve_in(
             name: spec.name.clone(),
             searched: source.to_string(),
         })?;
-    let known = || {
-        entry
-            .versions
-            .iter()
-            .map(|(v, meta)| {
-                if meta.yanked {
-                    format!("{v} (yanked)")
-                } else {
-                    v.clone()
-                }
-            })
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
     let (version, exact) = match (&spec.version, lock) {
         (VersionReq::Exact(v), _) => (v.clone(), true),
         // The lockfile pins what an unversioned spec means.
@@ -150,7 +136,7 @@ pub fn resolve_in(
         .ok_or_else(|| Error::UnknownVersion {
             name: spec.name.clone(),
             version: version.clone(),
-            known: known(),
+            known: entry.version_list(),
         })?;
     if meta.yanked && !exact {
         return Err(Error::Yanked {

@@ -88,6 +88,49 @@ def _start() -> tuple[subprocess.Popen, Host, tempfile.TemporaryDirectory]:
     return proc, Host(url, twins), cache
 
 
+class WebhookReceiver:
+    """A webhook receiver on loopback: keeps every POST it gets, in order.
+
+    `deliveries` holds (path, headers, body) with header names lower-cased
+    and the body as text; `received` the same without the path.
+    """
+
+    def __init__(self, path: str = "/hook"):
+        import http.server
+
+        deliveries = self.deliveries = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                deliveries.append((self.path, headers, body.decode()))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    @property
+    def received(self):
+        return [(headers, body) for _, headers, body in self.deliveries]
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def hooks():
+    """A fresh webhook receiver per test."""
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.close()
+
+
 @pytest.fixture(scope="session")
 def wt():
     proc, host, cache = _start()

@@ -378,40 +378,6 @@ def test_api_key_validation(wt, key):
 # --- 5. webhooks, delivered through the host's outbound queue -------------
 
 
-class _Hooks:
-    """A webhook receiver on loopback that keeps (headers, body) per delivery."""
-
-    def __init__(self):
-        import http.server
-        import threading
-
-        received = self.received = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("content-length", 0)))
-                received.append(({k.lower(): v for k, v in self.headers.items()}, body.decode()))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self):
-        self.server.shutdown()
-
-
-@pytest.fixture
-def hooks():
-    receiver = _Hooks()
-    yield receiver
-    receiver.close()
-
-
 def _flush(wt):
     return wt.control("POST", "twins/resend/outbound/flush")
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime
-import http.server
 import json
-import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -244,64 +242,39 @@ def test_undelivered_and_failed_numbers(wt, client):
     assert f.error_message
 
 
-class Hook:
-    """A local HTTP server recording the form posts it receives."""
-
-    def __init__(self):
-        self.posts: list[tuple[str, dict, str]] = []
-        hook = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                length = int(self.headers.get("content-length", 0))
-                form = dict(urllib.parse.parse_qsl(self.rfile.read(length).decode()))
-                hook.posts.append((self.path, form, self.headers.get("X-Twilio-Signature", "")))
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/status"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
+def posts(hooks):
+    """Status callbacks as (path, form, X-Twilio-Signature)."""
+    return [
+        (path, dict(urllib.parse.parse_qsl(body)), headers.get("x-twilio-signature", ""))
+        for path, headers, body in hooks.deliveries
+    ]
 
 
-@pytest.fixture
-def hook():
-    h = Hook()
-    yield h
-    h.close()
-
-
-def test_status_callbacks_are_signed_with_the_auth_token(wt, client, account, hook):
+def test_status_callbacks_are_signed_with_the_auth_token(wt, client, account, hooks):
     sid, token = account
-    message = send(client, status_callback=hook.url)
+    message = send(client, status_callback=hooks.url)
     advance(wt, "5s")
     assert client.messages(message.sid).fetch().status == "delivered"
     wt.control("POST", "twins/twilio/outbound/flush")
     # The host delivers callbacks concurrently, so (as from Twilio) they may
     # arrive out of order.
-    assert sorted(form["MessageStatus"] for _, form, _ in hook.posts) == ["delivered", "sending", "sent"]
+    assert sorted(form["MessageStatus"] for _, form, _ in posts(hooks)) == ["delivered", "sending", "sent"]
     validator = RequestValidator(token)
-    for path, form, signature in hook.posts:
-        assert path == "/status"
+    for path, form, signature in posts(hooks):
+        assert path == "/hook"
         assert form["MessageSid"] == message.sid
         assert form["AccountSid"] == sid
         assert form["To"] == "+15551234567" and form["From"] == VALID_FROM
-        assert validator.validate(hook.url, form, signature)
-        assert not RequestValidator("wrong-token").validate(hook.url, form, signature)
+        assert validator.validate(hooks.url, form, signature)
+        assert not RequestValidator("wrong-token").validate(hooks.url, form, signature)
 
 
-def test_failed_callback_carries_the_error_code(wt, client, hook):
-    send(client, to="+15005550005", status_callback=hook.url)
+def test_failed_callback_carries_the_error_code(wt, client, hooks):
+    send(client, to="+15005550005", status_callback=hooks.url)
     advance(wt, "5s")
     client.messages.list()
     wt.control("POST", "twins/twilio/outbound/flush")
-    by_status = {form["MessageStatus"]: form for _, form, _ in hook.posts}
+    by_status = {form["MessageStatus"]: form for _, form, _ in posts(hooks)}
     assert by_status["undelivered"]["ErrorCode"] == "30003"
     assert "ErrorCode" not in by_status["sent"]
 

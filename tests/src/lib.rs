@@ -297,6 +297,19 @@ pub fn run_to_exit(args: &[&str]) -> Exited {
     }
 }
 
+/// Sends a request; its status and JSON body (`null` when empty).
+pub async fn send(request: reqwest::RequestBuilder) -> (u16, serde_json::Value) {
+    let response = request.send().await.expect("send the request");
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("read the body");
+    let body = if text.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json(&text)
+    };
+    (status, body)
+}
+
 /// Parses a JSON body, with (the start of) the text in the panic message
 /// when it is not JSON.
 pub fn json(body: &str) -> serde_json::Value {

@@ -4,22 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
-use wt_tests::{HostProcess, json, run_to_exit, twin_path};
-
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        if text.is_empty() {
-            Value::Null
-        } else {
-            json(&text)
-        },
-    )
-}
+use serde_json::json;
+use wt_tests::{HostProcess, json, run_to_exit, send, twin_path};
 
 #[test]
 fn listening_beyond_loopback_needs_an_admin_token() {

@@ -4,16 +4,9 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use wt_host::license::{self, IssueRequest, Tier};
-use wt_tests::{HostProcess, fixture_path, json, twin_path};
-
-async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (status, json(&text))
-}
+use wt_tests::{HostProcess, fixture_path, json, send, twin_path};
 
 /// The `licensed` fixture (it declares `strict` and `greeting`) under a
 /// license issued here, so its routes answer.
