@@ -135,6 +135,12 @@ impl Project {
             rebase(p);
         }
         project.trust_keys.iter_mut().for_each(rebase);
+        for registry in &mut project.registries {
+            // A folder registry is relative to the file; URLs are not paths.
+            if !registry.contains("://") && Path::new(registry.as_str()).is_relative() {
+                *registry = base.join(registry.as_str()).display().to_string();
+            }
+        }
         for twin in project.twins.values_mut() {
             // A path-looking source is relative to the file; a spec is not a path.
             if twin.source.ends_with(".wasm") && Path::new(&twin.source).is_relative() {

@@ -58,7 +58,8 @@ impl StoreArgs {
 #[derive(Debug, Args, Clone)]
 pub struct RegistryArgs {
     /// A registry: a folder, file://PATH or http(s)://URL of its index.
-    /// Repeatable; earlier ones take precedence for a name they list.
+    /// Repeatable; earlier ones take precedence for a name they list
+    /// [default: `registries` of ./wt.toml, else the official registry].
     #[arg(
         long = "registry",
         value_name = "SOURCE",
@@ -73,11 +74,19 @@ pub struct RegistryArgs {
 
 impl RegistryArgs {
     fn registries(&self) -> anyhow::Result<Registries> {
-        let texts = if self.registries.is_empty() {
-            vec![OFFICIAL_REGISTRY.to_owned()]
-        } else {
-            self.registries.clone()
-        };
+        // --registry / WT_REGISTRY, else the project's `registries`, else
+        // the official registry.
+        let mut texts = self.registries.clone();
+        if texts.is_empty()
+            && let Some(path) = wt_host::project::Project::find()
+        {
+            texts = wt_host::project::Project::load(&path)
+                .map_err(|e| BadInput(e.to_string()))?
+                .registries;
+        }
+        if texts.is_empty() {
+            texts.push(OFFICIAL_REGISTRY.to_owned());
+        }
         let sources = texts
             .iter()
             .map(|t| Source::parse(t).map_err(|e| BadInput(format!("--registry {e}"))))

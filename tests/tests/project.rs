@@ -125,6 +125,31 @@ fn project_mistakes_are_one_line_naming_the_file() {
 }
 
 #[test]
+fn install_and_run_use_the_projects_registries_and_lockfile() {
+    let dir = tempfile::tempdir().unwrap();
+    let registry = dir.path().join("registry").display().to_string();
+    let hello = twin_path("hello").display().to_string();
+    let (code, _, stderr) = output(wt_in(
+        dir.path(),
+        &["publish", &hello, "--registry", &registry],
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    std::fs::write(
+        dir.path().join("wt.toml"),
+        "registries = [\"registry\"]\nlockfile = \"pins.lock\"\n",
+    )
+    .unwrap();
+    let store = dir.path().join("store").display().to_string();
+    let (code, stdout, stderr) = output(wt_in(
+        dir.path(),
+        &["install", "hello", "--install-dir", &store],
+    ));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(stdout.contains("installed hello@0.1.0"), "{stdout}");
+    assert!(dir.path().join("pins.lock").is_file());
+}
+
+#[test]
 fn the_schema_verb_prints_the_checked_in_schema() {
     let out = wt_tests::run_to_exit(&["schema"]);
     assert!(out.status.success());
