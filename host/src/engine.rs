@@ -123,6 +123,11 @@ fn base_config(limits: &Limits, pool: Option<PoolingAllocationConfig>) -> Config
     config
 }
 
+/// Bytes of each pooled memory (and table) zeroed in place rather than
+/// handed back to the kernel when an instance is dropped, so the next
+/// instance in that slot does not page-fault its way through them again.
+const KEEP_RESIDENT: usize = 2 << 20;
+
 fn pooling(limits: &Limits) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::default();
     // One slot per request in flight. Rust components instantiate a handful of
@@ -133,7 +138,9 @@ fn pooling(limits: &Limits) -> PoolingAllocationConfig {
         .total_memories(instances.saturating_mul(2))
         .total_tables(instances.saturating_mul(4))
         .total_stacks(instances)
-        .max_memory_size(limits.max_memory_bytes);
+        .max_memory_size(limits.max_memory_bytes)
+        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .table_keep_resident(KEEP_RESIDENT);
     pool
 }
 
