@@ -204,6 +204,33 @@ struct HostInner {
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
 }
 
+impl HostInner {
+    /// What `Twin::load` needs from the host, for a new twin or a reload.
+    fn load_request(
+        &self,
+        clock: TwinClock,
+        options: AddOptions,
+        source_name: String,
+        path: Option<PathBuf>,
+    ) -> LoadRequest<'_> {
+        LoadRequest {
+            runtime: &self.runtime,
+            linker: &self.linker,
+            cache: &self.cache,
+            limits: &self.limits,
+            clock,
+            http: self.http.clone(),
+            policy: self.policy.clone(),
+            licensing: self.licensing.clone(),
+            requires_license: options.requires_license,
+            identity: options.identity,
+            name: options.name,
+            source_name,
+            path,
+        }
+    }
+}
+
 impl std::fmt::Debug for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Host")
@@ -295,31 +322,17 @@ impl Host {
         path: Option<&Path>,
         wasm: &[u8],
     ) -> Result<TwinInfo, Error> {
-        let AddOptions {
-            name,
-            identity,
-            requires_license,
-        } = options;
-        if let Some(name) = &name {
+        if let Some(name) = &options.name {
             self.check_name_free(&source_name, name)?;
         }
         let inner = &self.inner;
         let mut twin = Twin::load(
-            LoadRequest {
-                runtime: &inner.runtime,
-                linker: &inner.linker,
-                cache: &inner.cache,
-                limits: &inner.limits,
-                clock: TwinClock::layered(inner.clock.clone()),
-                http: inner.http.clone(),
-                policy: inner.policy.clone(),
-                licensing: inner.licensing.clone(),
-                requires_license,
-                identity,
-                name,
-                source_name: source_name.clone(),
-                path: path.map(Path::to_path_buf),
-            },
+            inner.load_request(
+                TwinClock::layered(inner.clock.clone()),
+                options,
+                source_name.clone(),
+                path.map(Path::to_path_buf),
+            ),
             wasm,
         )
         .await?;
@@ -361,23 +374,18 @@ impl Host {
             .ok_or_else(|| Error::NotReloadable(name.to_owned()))?
             .to_path_buf();
         let wasm = twin::read_file(&path)?;
-        let inner = &self.inner;
+        let options = AddOptions {
+            name: Some(name.to_owned()),
+            identity: Some(old.info().identity.clone()),
+            requires_license: old.forced_license(),
+        };
         let mut twin = Twin::load(
-            LoadRequest {
-                runtime: &inner.runtime,
-                linker: &inner.linker,
-                cache: &inner.cache,
-                limits: &inner.limits,
-                clock: old.clock().clone(),
-                http: inner.http.clone(),
-                policy: inner.policy.clone(),
-                licensing: inner.licensing.clone(),
-                requires_license: old.forced_license(),
-                identity: Some(old.info().identity.clone()),
-                name: Some(name.to_owned()),
-                source_name: path.display().to_string(),
-                path: Some(path.clone()),
-            },
+            self.inner.load_request(
+                old.clock().clone(),
+                options,
+                path.display().to_string(),
+                Some(path.clone()),
+            ),
             &wasm,
         )
         .await?;
