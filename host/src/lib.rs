@@ -656,7 +656,7 @@ pub(crate) async fn call_twin(
         micros = tracing::field::Empty,
     );
     let started = std::time::Instant::now();
-    let answer = answer_twin(twin, parts, path, body)
+    let answer = answer_twin(twin, parts, path, body, started)
         .instrument(span.clone())
         .await;
     let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -674,45 +674,44 @@ pub(crate) async fn call_twin(
     answer
 }
 
-async fn answer_twin(twin: &Twin, parts: &http::request::Parts, path: &str, body: Bytes) -> Answer {
-    let started = std::time::Instant::now();
+async fn answer_twin(
+    twin: &Twin,
+    parts: &http::request::Parts,
+    path: &str,
+    body: Bytes,
+    started: std::time::Instant,
+) -> Answer {
     let request = exchange::to_twin_request(parts, path, body);
     // Held from acceptance to answer, so a request delayed by a fault (or
     // queued behind others) still counts as in flight.
-    let _key = match twin.hold_idempotency_key(&request) {
-        Ok(held) => held,
+    let (response, ending) = match twin.hold_idempotency_key(&request) {
         Err(conflict) => {
+            let status = conflict.status;
             let response = exchange::from_twin_response(
                 twin.name(),
                 conflict,
                 twin.limits().max_response_body,
             );
-            twin.metrics().record(
-                metrics::Ending::Answered(response.status().as_u16()),
-                response.status().as_u16(),
-                started.elapsed(),
-            );
-            if twin.journal().is_enabled() {
-                record(twin, request, &response, started);
+            (response, metrics::Ending::Answered(status))
+        }
+        Ok(_key) => {
+            let fault = twin.faults().pick(&request.method, &request.path);
+            if let Some(fault) = &fault {
+                if let Some(latency) = fault.latency {
+                    tokio::time::sleep(latency).await;
+                }
+                if fault.drop {
+                    return Answer::Drop;
+                }
             }
-            return Answer::Response(response);
+            match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
+                Some((id, (status, body, is_json))) => (
+                    exchange::fault_response(id, status, body, is_json),
+                    metrics::Ending::Answered(status),
+                ),
+                None => twin_response(twin, &request).await,
+            }
         }
-    };
-    let fault = twin.faults().pick(&request.method, &request.path);
-    if let Some(fault) = &fault {
-        if let Some(latency) = fault.latency {
-            tokio::time::sleep(latency).await;
-        }
-        if fault.drop {
-            return Answer::Drop;
-        }
-    }
-    let (response, ending) = match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
-        Some((id, (status, body, is_json))) => (
-            exchange::fault_response(id, status, body, is_json),
-            metrics::Ending::Answered(status),
-        ),
-        None => twin_response(twin, &request).await,
     };
     twin.metrics()
         .record(ending, response.status().as_u16(), started.elapsed());
