@@ -25,17 +25,29 @@ fn twin_wasm(name: &str) -> PathBuf {
     path
 }
 
+fn hello_host(rt: &tokio::runtime::Runtime, warm_instances: u32) -> wt_host::Host {
+    rt.block_on(async {
+        let limits = wt_host::Limits {
+            warm_instances,
+            ..wt_host::Limits::default()
+        };
+        let host = wt_host::Host::builder()
+            .cache_dir(None)
+            .limits(limits)
+            .build()
+            .unwrap();
+        host.add_twin_file(twin_wasm("hello")).await.unwrap();
+        host
+    })
+}
+
 fn wt_in_process(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let host = rt.block_on(async {
-        let host = wt_host::Host::builder().cache_dir(None).build().unwrap();
-        host.add_twin_file(twin_wasm("hello")).await.unwrap();
-        host
-    });
+    let host = hello_host(&rt, wt_host::Limits::default().warm_instances);
     let mut group = c.benchmark_group("in_process");
     group.bench_function("wt/hello GET /", |b| {
         b.to_async(&rt).iter(|| async {
@@ -51,12 +63,18 @@ fn wt_in_process(c: &mut Criterion) {
             assert_eq!(response.status(), 200);
         });
     });
+    // `--warm-instances 0`: what strict isolation costs.
+    let fresh = hello_host(&rt, 0);
+    group.bench_function("wt/hello GET / (fresh instance each request)", |b| {
+        b.to_async(&rt).iter(|| async {
+            let request = http::Request::get("/").body(Bytes::new()).unwrap();
+            let response = fresh.handle("hello", request).await.unwrap();
+            assert_eq!(response.status(), 200);
+        });
+    });
     group.finish();
 }
 
-/// Plain wasmtime: the same component, instantiated per call from an
-/// `InstancePre` with the pooling allocator, imports answered by the
-/// simplest possible host. No routing, no transaction, no deadline.
 mod baseline {
     use std::collections::BTreeMap;
 
@@ -184,6 +202,18 @@ mod baseline {
         pub async fn get_root(&self) -> u16 {
             let mut store = self.store();
             let twin = self.pre.instantiate_async(&mut store).await.unwrap();
+            Self::call_root(&mut store, &twin).await
+        }
+
+        /// A store and instance kept for many calls.
+        pub async fn warm(&self) -> (Store<State>, Twin) {
+            let mut store = self.store();
+            let twin = self.pre.instantiate_async(&mut store).await.unwrap();
+            (store, twin)
+        }
+
+        /// `GET /` on an instance that already exists.
+        pub async fn call_root(store: &mut Store<State>, twin: &Twin) -> u16 {
             let request = types::Request {
                 method: "GET".into(),
                 path: "/".into(),
@@ -192,7 +222,7 @@ mod baseline {
                 body: Vec::new(),
             };
             twin.wondertwin_twin_handler()
-                .call_handle(&mut store, &request)
+                .call_handle(store, &request)
                 .await
                 .unwrap()
                 .status
@@ -213,6 +243,14 @@ fn bare_wasmtime(c: &mut Criterion) {
     });
     group.bench_function("wasmtime/hello instantiate", |b| {
         b.to_async(&rt).iter(|| bare.instantiate());
+    });
+    // The floor once instances are reused: the component call alone.
+    let (mut store, twin) = rt.block_on(bare.warm());
+    group.bench_function("wasmtime/hello GET / (reused instance)", |b| {
+        b.iter(|| {
+            let status = rt.block_on(baseline::Bare::call_root(&mut store, &twin));
+            assert_eq!(status, 200);
+        });
     });
     group.finish();
 }

@@ -19,7 +19,9 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// How much of a twin's stderr is kept per request: enough for a panic message.
 const STDERR_CAPTURE_BYTES: usize = 4096;
 
-/// Per-request store data: one of these lives exactly as long as one call.
+/// Store data of one instance. An instance may serve many requests in turn
+/// (docs/decisions.md §15); [`InstanceState::begin_request`] resets what is
+/// per request.
 pub struct InstanceState {
     pub(crate) twin: std::sync::Arc<str>,
     pub(crate) txn: Transaction,
@@ -40,8 +42,6 @@ pub struct InstanceState {
     config: crate::settings::Snapshot,
     /// The validated license claims covering this twin, if any.
     pub(crate) license: Option<license::Claims>,
-    /// The pooling slot this instance occupies, released with the store.
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -87,16 +87,33 @@ impl InstanceState {
             policy,
             config,
             license: None,
-            slot: None,
             wasi,
             table: ResourceTable::new(),
         }
     }
 }
 
-impl crate::engine::HoldsSlot for InstanceState {
-    fn hold_slot(&mut self, permit: tokio::sync::OwnedSemaphorePermit) {
-        self.slot = Some(permit);
+impl InstanceState {
+    /// Readies the store for the next request: its transaction, settings,
+    /// license, deadline count and memory accounting.
+    pub(crate) fn begin_request(
+        &mut self,
+        txn: Transaction,
+        config: crate::settings::Snapshot,
+        license: Option<license::Claims>,
+    ) {
+        self.txn = txn;
+        self.config = config;
+        self.license = license;
+        self.ticks = 0;
+        self.outbox.clear();
+        self.limiter.denied_memory_growth = None;
+    }
+
+    /// Whether the twin wrote anything to stderr: an instance that did is
+    /// not reused, so the next trap's message is that request's alone.
+    pub(crate) fn wrote_stderr(&self) -> bool {
+        !self.stderr.contents().is_empty()
     }
 }
 
@@ -115,7 +132,8 @@ pub struct Limiter {
     max_memory_bytes: usize,
     /// The size a refused `memory.grow` asked for.
     pub(crate) denied_memory_growth: Option<usize>,
-    /// The largest memory this instance was allowed to grow to.
+    /// The largest memory this instance was allowed to grow to: its memory
+    /// size, since wasm memories never shrink.
     pub(crate) peak_memory: usize,
 }
 

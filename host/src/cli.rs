@@ -161,6 +161,11 @@ struct RunArgs {
     /// wait for a free slot instead of failing.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     max_instances: u32,
+    /// Idle twin instances kept warm between requests, least recently used
+    /// evicted first. 0 gives every request a fresh instance: slower, but
+    /// nothing a twin keeps in its own memory outlives a request.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    warm_instances: u32,
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     max_state: usize,
@@ -311,6 +316,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         max_state_bytes: args.max_state as u64,
         journal_capacity: args.journal_size,
         max_instances: args.max_instances,
+        warm_instances: args.warm_instances,
         ..wt_host::Limits::default()
     };
     let licensing = crate::license_cli::licensing(license, &trust_keys)?;

@@ -6,17 +6,14 @@ use std::time::Duration;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use crate::instances::Instances;
 use crate::limits::Limits;
+use crate::twin::Warm;
 
 /// How often the epoch advances. Deadlines are counted in these ticks, and a
 /// running twin yields to the async executor once per tick, so this is also
 /// the longest a busy twin can hold a tokio worker thread without a break.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
-
-/// Store data that can keep an instance-slot permit for its lifetime.
-pub trait HoldsSlot {
-    fn hold_slot(&mut self, permit: tokio::sync::OwnedSemaphorePermit);
-}
 
 /// Which instance allocator the engine ended up with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,9 +36,10 @@ struct RuntimeInner {
     engine: Engine,
     allocator: Allocator,
     stop_ticker: Arc<AtomicBool>,
-    /// One permit per pooling slot: when every slot is in use, requests
-    /// wait here for one instead of failing to instantiate.
-    instance_slots: Arc<tokio::sync::Semaphore>,
+    /// One slot per pooled instance (when every slot is in use, requests
+    /// wait for one instead of failing to instantiate), and the twins'
+    /// warm instances parked in them.
+    instances: Instances<Warm>,
 }
 
 impl Drop for RuntimeInner {
@@ -82,9 +80,10 @@ impl Runtime {
                 engine,
                 allocator,
                 stop_ticker,
-                instance_slots: Arc::new(tokio::sync::Semaphore::new(
+                instances: Instances::new(
                     limits.max_instances as usize,
-                )),
+                    limits.warm_instances as usize,
+                ),
             }),
         })
     }
@@ -97,15 +96,9 @@ impl Runtime {
         self.inner.allocator
     }
 
-    /// Waits for a free instance slot and ties it to `store`: the slot is
-    /// given back when the store (and so the instance) is dropped.
-    pub async fn wait_for_instance_slot<T>(&self, store: &mut wasmtime::Store<T>)
-    where
-        T: HoldsSlot,
-    {
-        if let Ok(permit) = self.inner.instance_slots.clone().acquire_owned().await {
-            store.data_mut().hold_slot(permit);
-        }
+    /// Instance slots and parked warm instances.
+    pub(crate) fn instances(&self) -> &Instances<Warm> {
+        &self.inner.instances
     }
 }
 

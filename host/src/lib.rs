@@ -31,6 +31,7 @@ mod control;
 mod engine;
 mod exchange;
 mod faults;
+mod instances;
 mod journal;
 pub mod license;
 mod limits;

@@ -30,6 +30,9 @@ pub struct Limits {
     pub max_state_bytes: u64,
     /// Instances alive at once across all twins (pooling allocator slots).
     pub max_instances: u32,
+    /// Idle instances kept warm between requests, across all twins (least
+    /// recently used evicted first); 0 gives every request a fresh instance.
+    pub warm_instances: u32,
     /// Native stack the wasm may use, so runaway recursion traps cleanly.
     pub max_wasm_stack: usize,
 }
@@ -47,6 +50,7 @@ impl Default for Limits {
             max_state_keys: 1_000_000,
             max_state_bytes: 1 << 30,
             max_instances: 1000,
+            warm_instances: 128,
             max_wasm_stack: 1 << 20,
         }
     }

@@ -1,8 +1,9 @@
-//! A loaded twin: validated at load, instantiated fresh for every request.
+//! A loaded twin: validated at load, then served by an instance kept warm
+//! between its requests (docs/decisions.md §15).
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -15,6 +16,7 @@ use crate::capabilities::InstanceState;
 use crate::clock::TwinClock;
 use crate::engine::{EPOCH_TICK, Runtime};
 use crate::faults::Faults;
+use crate::instances::TwinKey;
 use crate::journal::Journal;
 use crate::license::Licensing;
 use crate::limits::Limits;
@@ -119,9 +121,33 @@ pub fn is_valid_name(name: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
 }
 
+/// Requests one instance serves before it is replaced by a fresh one: keeps
+/// a slow leak or fragmentation in a guest's heap from building up forever.
+const REQUESTS_PER_INSTANCE: u32 = 10_000;
+
+/// A twin's instance with its store, parked between requests.
+pub(crate) struct Warm {
+    store: Store<InstanceState>,
+    instance: crate::bindings::Twin,
+    /// The pooling slot the instance occupies. Declared after `store` so it
+    /// is given back only once the store has handed the slot back to the
+    /// pooling allocator (a store drops its data before its instances).
+    _slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Requests it has answered.
+    served: u32,
+}
+
+/// A fresh key for each loaded twin.
+fn next_key() -> TwinKey {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
 /// A twin ready to serve.
 pub struct Twin {
     info: TwinInfo,
+    /// Names this twin's parked instance (a reload gets a new key).
+    key: TwinKey,
     name: Arc<str>,
     pre: TwinPre<InstanceState>,
     runtime: Runtime,
@@ -222,6 +248,12 @@ impl<'a> QueueSlot<'a> {
 impl Drop for QueueSlot<'_> {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl Drop for Twin {
+    fn drop(&mut self) {
+        self.runtime.instances().discard(self.key);
     }
 }
 
@@ -339,6 +371,7 @@ impl Twin {
                 load_millis: 0.0,
             },
             name: Arc::from(req.name.as_deref().unwrap_or("(loading)")),
+            key: next_key(),
             pre,
             runtime: req.runtime.clone(),
             limits: req.limits.clone(),
@@ -504,6 +537,9 @@ impl Twin {
     /// request in flight: a clean slate, as at load.
     pub async fn reset(&self) -> Result<(), CallError> {
         let _turn = self.gate.lock().await;
+        // The instance may keep what it computed in its own memory: a clean
+        // slate starts from a fresh one.
+        self.runtime.instances().discard(self.key);
         self.journal.clear();
         self.faults.clear();
         self.outbound.clear().await;
@@ -521,6 +557,7 @@ impl Twin {
     /// Replaces the state between requests, atomically.
     pub async fn import_state(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), CallError> {
         let _turn = self.gate.lock().await;
+        self.runtime.instances().discard(self.key);
         self.state
             .import(entries)
             .map_err(|err| self.storage_error(&err))
@@ -533,13 +570,13 @@ impl Twin {
     }
 
     async fn describe(&self) -> Result<crate::bindings::Info, CallError> {
-        let mut store = self.new_store();
-        let instance = self.instantiate(&mut store).await?;
-        let result = instance
+        let mut warm = self.instantiate().await?;
+        let result = warm
+            .instance
             .wondertwin_twin_describe()
-            .call_describe(&mut store)
+            .call_describe(&mut warm.store)
             .await;
-        result.map_err(|err| self.classify(err, &store))
+        result.map_err(|err| self.classify(err, &warm.store))
     }
 
     /// Runs one request through the twin; its writes commit only if it
@@ -571,8 +608,7 @@ impl Twin {
             })?;
         let _turn = self.gate.lock().await;
         drop(_waiting);
-        let mut store = self.new_store();
-        store.data_mut().license = claims.map(|c| crate::bindings::license::Claims {
+        let license = claims.map(|c| crate::bindings::license::Claims {
             issuer: c.iss,
             subject: c.sub,
             audience: c.aud.names(),
@@ -582,33 +618,48 @@ impl Twin {
             expires_at: c.exp,
             token_id: c.jti,
         });
-        let instance = self.instantiate(&mut store).await?;
-        let result = instance
+        let mut warm = match self.runtime.instances().take(self.key) {
+            Some(warm) => warm,
+            None => self.instantiate().await?,
+        };
+        warm.store
+            .data_mut()
+            .begin_request(self.state.begin(), self.settings.snapshot(), license);
+        warm.store.set_epoch_deadline(1);
+        let result = warm
+            .instance
             .wondertwin_twin_handler()
-            .call_handle(&mut store, request)
+            .call_handle(&mut warm.store, request)
             .await;
-        match result {
-            // The response leaves only once its writes are committed (on
-            // disk, for durable state).
-            Ok(response) => {
-                let data = store.into_data();
-                self.metrics.saw_memory(data.limiter.peak_memory as u64);
-                let outbox = data.outbox;
-                match data.txn.commit() {
-                    Ok(()) => {
-                        // Only now, with the writes durable, do webhooks go out.
-                        self.outbound.send(outbox);
-                        Ok(response)
-                    }
-                    Err(err) => Err(CallError::Storage {
-                        twin: self.name.to_string(),
-                        message: err.to_string(),
-                    }),
-                }
-            }
-            // Dropping the store drops the transaction: nothing commits.
-            Err(err) => Err(self.classify(err, &store)),
+        // Dropping `warm` after a trap drops the instance and its
+        // transaction: nothing commits, and nothing of it serves again.
+        let response = result.map_err(|err| self.classify(err, &warm.store))?;
+        // The response leaves only once its writes are committed (on disk,
+        // for durable state).
+        let data = warm.store.data_mut();
+        self.metrics.saw_memory(data.limiter.peak_memory as u64);
+        let outbox = std::mem::take(&mut data.outbox);
+        let txn = std::mem::replace(&mut data.txn, self.state.begin());
+        txn.commit().map_err(|err| CallError::Storage {
+            twin: self.name.to_string(),
+            message: err.to_string(),
+        })?;
+        // Only now, with the writes durable, do webhooks go out.
+        self.outbound.send(outbox);
+        warm.served += 1;
+        if self.keeps(&warm) {
+            self.runtime.instances().park(self.key, warm);
         }
+        Ok(response)
+    }
+
+    /// Whether an instance that just answered may serve the next request.
+    fn keeps(&self, warm: &Warm) -> bool {
+        let data = warm.store.data();
+        warm.served < REQUESTS_PER_INSTANCE
+            // A heap past half the limit is more likely to hit it next time.
+            && data.limiter.peak_memory <= self.limits.max_memory_bytes / 2
+            && !data.wrote_stderr()
     }
 
     fn new_store(&self) -> Store<InstanceState> {
@@ -639,18 +690,24 @@ impl Twin {
         store
     }
 
-    async fn instantiate(
-        &self,
-        store: &mut Store<InstanceState>,
-    ) -> Result<crate::bindings::Twin, CallError> {
-        self.runtime.wait_for_instance_slot(store).await;
-        self.pre
-            .instantiate_async(&mut *store)
+    /// A fresh instance in a new store, in a pooling slot it waits for.
+    async fn instantiate(&self) -> Result<Warm, CallError> {
+        let slot = self.runtime.instances().slot().await;
+        let mut store = self.new_store();
+        let instance = self
+            .pre
+            .instantiate_async(&mut store)
             .await
             .map_err(|err| CallError::Instantiate {
                 twin: self.name.to_string(),
                 message: one_line(&err),
-            })
+            })?;
+        Ok(Warm {
+            store,
+            instance,
+            _slot: slot,
+            served: 0,
+        })
     }
 
     fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>) -> CallError {
