@@ -113,6 +113,11 @@ fn base_config(limits: &Limits, pool: Option<PoolingAllocationConfig>) -> Config
     }
     // Guard against unbounded recursion well before the host's own stack.
     config.max_wasm_stack(limits.max_wasm_stack);
+    // `WT_PROFILER=perfmap` writes /tmp/perf-PID.map so `perf` can name the
+    // twins' compiled functions (bench/README.md, "Profiling a twin").
+    if std::env::var_os("WT_PROFILER").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     config
 }
 

@@ -6,6 +6,8 @@
 // Object literals are big `json!` trees.
 #![recursion_limit = "256"]
 
+use std::sync::LazyLock;
+
 use wt_sdk::{Error, Info, Request, Response, Router, Setting, Twin};
 
 pub mod identifiers;
@@ -68,6 +70,10 @@ impl Twin for Clerk {
         serve(request).unwrap_or_else(|e| e.render_with(wire::render))
     }
 }
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {
     Router::new()
@@ -176,7 +182,7 @@ fn router() -> Router {
 fn serve(request: Request) -> Result<Response, Error> {
     let account = wire::authenticate(&request)?;
     wire::set_account(&account);
-    Ok(router().route(request))
+    Ok(ROUTER.route(request))
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! purpose. The host's tests and benches depend on these exact routes and
 //! shapes.
 
+use std::sync::LazyLock;
+
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -34,30 +36,37 @@ impl Twin for Hello {
     }
 
     fn handle(request: Request) -> Response {
-        const ECHO_METHODS: [Method; 5] = [
-            Method::Get,
-            Method::Post,
-            Method::Put,
-            Method::Patch,
-            Method::Delete,
-        ];
-        Router::new()
-            .get("/", root)
-            .methods(ECHO_METHODS, "/echo", echo)
-            .methods(ECHO_METHODS, "/echo/{*rest}", echo)
-            .get("/counter", counter_get)
-            .post("/counter", counter_post)
-            .get("/trap", trap)
-            .post("/trap-after-write", trap_after_write)
-            .post("/items", item_create)
-            .get("/items", item_list)
-            .get("/items/{id}", item_get)
-            .delete("/items/{id}", item_delete)
-            .get("/time", time)
-            .post("/log", log_body)
-            .get("/spin", spin)
-            .route(request)
+        ROUTER.route(request)
     }
+}
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
+
+fn router() -> Router {
+    const ECHO_METHODS: [Method; 5] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+    ];
+    Router::new()
+        .get("/", root)
+        .methods(ECHO_METHODS, "/echo", echo)
+        .methods(ECHO_METHODS, "/echo/{*rest}", echo)
+        .get("/counter", counter_get)
+        .post("/counter", counter_post)
+        .get("/trap", trap)
+        .post("/trap-after-write", trap_after_write)
+        .post("/items", item_create)
+        .get("/items", item_list)
+        .get("/items/{id}", item_get)
+        .delete("/items/{id}", item_delete)
+        .get("/time", time)
+        .post("/log", log_body)
+        .get("/spin", spin)
 }
 
 fn root(_: &Request) -> Result<Response, Error> {

@@ -3,6 +3,8 @@
 //! or a monogram of the domain's first letter; `GET /search?q=` and
 //! `GET /describe/{domain}` (secret key) answer brand data.
 
+use std::sync::LazyLock;
+
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use wt_sdk::{Error, Info, Method, Request, Response, Router, Twin, auth};
@@ -45,19 +47,26 @@ impl Twin for LogoDev {
     }
 
     fn handle(request: Request) -> Response {
-        Router::new()
-            .on_error(render)
-            .get("/search", search)
-            .get("/describe/{domain}", describe_brand)
-            .methods([Method::Get, Method::Head], "/name/{name}", logo_by_name)
-            .methods(
-                [Method::Get, Method::Head],
-                "/ticker/{ticker}",
-                logo_by_ticker,
-            )
-            .methods([Method::Get, Method::Head], "/{domain}", logo_by_domain)
-            .route(request)
+        ROUTER.route(request)
     }
+}
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
+
+fn router() -> Router {
+    Router::new()
+        .on_error(render)
+        .get("/search", search)
+        .get("/describe/{domain}", describe_brand)
+        .methods([Method::Get, Method::Head], "/name/{name}", logo_by_name)
+        .methods(
+            [Method::Get, Method::Head],
+            "/ticker/{ticker}",
+            logo_by_ticker,
+        )
+        .methods([Method::Get, Method::Head], "/{domain}", logo_by_domain)
 }
 
 /// Errors as `{"error": message}` with the status; the router's 404s too.

@@ -3,6 +3,8 @@
 //! unchanged. Every well-formed `phc_…` project key is its own project;
 //! every well-formed `phx_…` personal key may manage every project.
 
+use std::sync::LazyLock;
+
 use wt_sdk::{Info, Method, Request, Response, Router, Twin};
 
 pub mod capture_v1;
@@ -42,7 +44,7 @@ impl Twin for PostHog {
         if request.method == Method::Options {
             return preflight(&request);
         }
-        let response = router().route(request);
+        let response = ROUTER.route(request);
         with_cors(response, origin.as_deref())
     }
 }
@@ -86,6 +88,10 @@ fn both(
         .methods(methods.iter().cloned(), bare, handler)
         .methods(methods.iter().cloned(), slashed, handler)
 }
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {
     use Method::{Delete, Get, Patch, Post, Put};

@@ -2,6 +2,8 @@
 //! talk to unchanged. Every `re_…` key is its own account; keys created
 //! through `POST /api-keys` belong to the account that created them.
 
+use std::sync::LazyLock;
+
 use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
 use wt_sdk::store::{get_json, set_json};
 use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, clock};
@@ -50,6 +52,10 @@ impl Twin for Resend {
         serve(request).unwrap_or_else(|e| e.render_with(wire::render))
     }
 }
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {
     Router::new()
@@ -109,7 +115,7 @@ fn serve(request: Request) -> Result<Response, Error> {
         None
     };
     let Some(key) = key else {
-        return Ok(router().route(request));
+        return Ok(ROUTER.route(request));
     };
     if key.len() > 256 {
         return Err(wire::error(
@@ -137,7 +143,7 @@ fn serve(request: Request) -> Result<Response, Error> {
              idempotency key or payload.",
         )),
         Lookup::Fresh => {
-            let response = router().route(request);
+            let response = ROUTER.route(request);
             // Only successes are kept: a corrected retry may reuse the key.
             if response.is_success() {
                 replays.save(&key, &fp, &response)?;

@@ -4,6 +4,8 @@
 // Object literals are big `json!` trees.
 #![recursion_limit = "256"]
 
+use std::sync::LazyLock;
+
 use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
 use wt_sdk::{
     Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids,
@@ -71,6 +73,11 @@ impl Twin for Stripe {
         response
     }
 }
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
+static PAGE_ROUTER: LazyLock<Router> = LazyLock::new(page_router);
 
 fn router() -> Router {
     Router::new()
@@ -249,7 +256,7 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
             idempotency_key: None,
             host,
         });
-        return Ok(page_router().route(request));
+        return Ok(PAGE_ROUTER.route(request));
     }
     let account = account(&request)?;
     let idempotency_key = match request.method {
@@ -269,7 +276,7 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
     // before the request is served, so it sees their results.
     subscriptions::run_due(billing::TWIN_CLOCK, wire::now())?;
     let Some(key) = idempotency_key else {
-        return Ok(router().route(request));
+        return Ok(ROUTER.route(request));
     };
     if key.len() > 255 {
         return Err(errors::invalid(
@@ -288,7 +295,7 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
         ))
         .with_kind("idempotency_error")),
         Lookup::Fresh => {
-            let response = router()
+            let response = ROUTER
                 .route(request)
                 .with_header("idempotency-key", key.clone());
             // Validation failures are not kept; card declines (402) are.

@@ -6,6 +6,8 @@
 //! `verify.twilio.com`); here they share one base URL, told apart by their
 //! path prefixes (`/2010-04-01/…`, `/v2/…`).
 
+use std::sync::LazyLock;
+
 use wt_sdk::{Error, Info, Request, Response, Router, Twin};
 
 pub mod accounts;
@@ -40,6 +42,10 @@ impl Twin for Twilio {
         serve(request).unwrap_or_else(|e| e.render_with(wire::render))
     }
 }
+
+/// Built once per instance: the host keeps a twin's instance between its
+/// requests (docs/decisions.md §15), so the route table is not rebuilt.
+static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {
     Router::new()
@@ -96,7 +102,7 @@ fn serve(request: Request) -> Result<Response, Error> {
     // Status changes that fell due since the account's last request are
     // applied (and their callbacks sent) before anything reads a message.
     messages::advance_due()?;
-    Ok(router().route(request))
+    Ok(ROUTER.route(request))
 }
 
 #[cfg(test)]
