@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
-use crate::wire::{self, Params, coll, list_body, load, now};
-use crate::{events, expand};
+use crate::events;
+use crate::wire::{self, Params, coll, list_body, now};
 
 pub const COLL: &str = "charges";
 
@@ -96,9 +96,7 @@ pub fn release(id: &str) -> Result<(), Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut ch = load(COLL, "charge", wire::id(req))?;
-    expand::apply(&mut ch, &expand)?;
-    Ok(Response::ok(&ch))
+    wire::retrieve(COLL, "charge", wire::id(req), &expand)
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

@@ -111,6 +111,9 @@ pub fn create_for_checkout(email: Option<&str>) -> Result<Value, Error> {
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
     let id = wire::id(req);
+    if expand.is_empty() {
+        return wire::retrieve(COLL, "customer", id, &expand);
+    }
     let mut c = coll(COLL)
         .get(id)?
         .ok_or_else(|| Error::resource_missing("customer", id))?;

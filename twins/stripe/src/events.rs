@@ -3,8 +3,8 @@
 use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
-use crate::wire::{self, Params, coll, context, list_body, load, now};
-use crate::{API_VERSION, expand, webhooks};
+use crate::wire::{self, Params, coll, context, list_body, now};
+use crate::{API_VERSION, webhooks};
 
 /// Records `type` about `object` (a snapshot of it now).
 pub fn record(kind: &str, object: &Value) -> Result<(), Error> {
@@ -42,9 +42,7 @@ pub fn record_with(kind: &str, object: &Value, previous: Option<Value>) -> Resul
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let p = Params::of(req)?;
     let expand = p.finish()?;
-    let mut event = load("events", "event", wire::id(req))?;
-    expand::apply(&mut event, &expand)?;
-    Ok(Response::ok(&event))
+    wire::retrieve("events", "event", wire::id(req), &expand)
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

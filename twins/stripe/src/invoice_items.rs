@@ -240,9 +240,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut ii = load(COLL, "invoiceitem", wire::id(req))?;
-    expand::apply(&mut ii, &expand)?;
-    Ok(Response::ok(&ii))
+    wire::retrieve(COLL, "invoiceitem", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

@@ -552,9 +552,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut inv = load(COLL, "invoice", wire::id(req))?;
-    expand::apply(&mut inv, &expand)?;
-    Ok(Response::ok(&inv))
+    wire::retrieve(COLL, "invoice", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

@@ -323,9 +323,7 @@ pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let mut p = Params::of(req)?;
     p.take("client_secret");
     let expand = p.finish()?;
-    let mut pi = load(COLL, "payment_intent", wire::id(req))?;
-    expand::apply(&mut pi, &expand)?;
-    Ok(Response::ok(&pi))
+    wire::retrieve(COLL, "payment_intent", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

@@ -173,9 +173,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut pm = load(COLL, "payment_method", wire::id(req))?;
-    expand::apply(&mut pm, &expand)?;
-    Ok(Response::ok(&pm))
+    wire::retrieve(COLL, "payment_method", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

@@ -176,9 +176,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut price = load(COLL, "price", wire::id(req))?;
-    expand::apply(&mut price, &expand)?;
-    Ok(Response::ok(&price))
+    wire::retrieve(COLL, "price", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

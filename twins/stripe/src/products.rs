@@ -59,9 +59,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut prod = load(COLL, "product", wire::id(req))?;
-    expand::apply(&mut prod, &expand)?;
-    Ok(Response::ok(&prod))
+    wire::retrieve(COLL, "product", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

@@ -109,9 +109,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut refund = load(COLL, "refund", wire::id(req))?;
-    expand::apply(&mut refund, &expand)?;
-    Ok(Response::ok(&refund))
+    wire::retrieve(COLL, "refund", wire::id(req), &expand)
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

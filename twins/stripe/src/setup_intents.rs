@@ -124,9 +124,7 @@ pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let mut p = Params::of(req)?;
     p.take("client_secret");
     let expand = p.finish()?;
-    let mut si = load(COLL, "setup_intent", wire::id(req))?;
-    expand::apply(&mut si, &expand)?;
-    Ok(Response::ok(&si))
+    wire::retrieve(COLL, "setup_intent", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

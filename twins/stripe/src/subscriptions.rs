@@ -863,9 +863,7 @@ fn item_specs_once(p: &mut Params) -> Result<Option<Vec<ItemSpec>>, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut sub = load(COLL, "subscription", wire::id(req))?;
-    expand::apply(&mut sub, &expand)?;
-    Ok(Response::ok(&sub))
+    wire::retrieve(COLL, "subscription", wire::id(req), &expand)
 }
 
 /// Applies item changes (`items[]` of an update, or the item endpoints).

@@ -47,9 +47,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let mut tc = load(COLL, "test_helpers.test_clock", wire::id(req))?;
-    expand::apply(&mut tc, &expand)?;
-    Ok(Response::ok(&tc))
+    wire::retrieve(COLL, "test_helpers.test_clock", wire::id(req), &expand)
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

@@ -5,7 +5,7 @@
 use std::cell::{Cell, RefCell};
 
 use serde_json::{Map, Value, json};
-use wt_sdk::{Collection, Error, ListPage, Page, Request, clock};
+use wt_sdk::{Collection, Error, ListPage, Page, Request, Response, clock};
 
 use crate::errors;
 use crate::expand;
@@ -312,6 +312,21 @@ pub fn load(name: &str, object: &str, id: &str) -> Result<Value, Error> {
     coll(name)
         .get(id)?
         .ok_or_else(|| Error::resource_missing(object, id))
+}
+
+/// A retrieve's answer: the stored object with `expand` applied. With
+/// nothing to expand the stored JSON is served as it is, byte for byte what
+/// decoding and re-encoding it would give.
+pub fn retrieve(name: &str, object: &str, id: &str, expand: &[String]) -> Result<Response, Error> {
+    if expand.is_empty() {
+        let raw = coll(name)
+            .get_raw(id)?
+            .ok_or_else(|| Error::resource_missing(object, id))?;
+        return Ok(Response::ok(&*raw));
+    }
+    let mut value = load(name, object, id)?;
+    expand::apply(&mut value, expand)?;
+    Ok(Response::ok(&value))
 }
 
 /// Loads an object a parameter refers to: a missing one is a 400 naming the
