@@ -4,10 +4,15 @@
 # 32 connections. Prints requests/s for each target and the ratios that issue 9
 # sets targets for. Needs `wrk` (apt-get install wrk) and `taskset`.
 #
-#   bench/load.sh [SECONDS]        default 10 s per target
+#   bench/load.sh [SECONDS] [ROUNDS]   default 10 s per target, 3 rounds
+#
+# This VM's throughput drifts by tens of percent between minutes, so the
+# targets are measured in interleaved rounds (baseline, hello, GET, POST,
+# then again) and each figure is the median of its rounds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-10}"
+rounds="${2:-3}"
 for tool in wrk taskset curl; do
   command -v "$tool" >/dev/null || { echo "bench/load.sh: needs $tool (apt-get install $tool)" >&2; exit 2; }
 done
@@ -43,10 +48,19 @@ rps() { # URL [wrk args...]
   local url="$1"; shift
   taskset -c 1 wrk -t1 -c32 -d"${secs}s" "$@" "$url" | awk '/Requests\/sec/ {print $2}'
 }
-base=$(rps http://127.0.0.1:4290/)
-hello=$(rps http://127.0.0.1:4281/)
-get=$(rps "http://127.0.0.1:4282/v1/customers/$customer" -H "$auth")
-post=$(rps http://127.0.0.1:4282/v1/customers -s "$tmp/post.lua")
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+: > "$tmp/base"; : > "$tmp/hello"; : > "$tmp/get"; : > "$tmp/post"
+for round in $(seq 1 "$rounds"); do
+  rps http://127.0.0.1:4290/ >> "$tmp/base"
+  rps http://127.0.0.1:4281/ >> "$tmp/hello"
+  rps "http://127.0.0.1:4282/v1/customers/$customer" -H "$auth" >> "$tmp/get"
+  rps http://127.0.0.1:4282/v1/customers -s "$tmp/post.lua" >> "$tmp/post"
+  echo "round $round: $(tail -1 "$tmp/base") $(tail -1 "$tmp/hello") $(tail -1 "$tmp/get") $(tail -1 "$tmp/post")" >&2
+done
+base=$(median < "$tmp/base")
+hello=$(median < "$tmp/hello")
+get=$(median < "$tmp/get")
+post=$(median < "$tmp/post")
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 printf '%-34s %12s %8s %8s\n' target "requests/s" ratio target
@@ -54,4 +68,4 @@ printf '%-34s %12.0f %8s %8s\n' "bare hyper baseline" "$base" 1.00 -
 printf '%-34s %12.0f %8s %8s\n' "wt-host hello GET /" "$hello" "$(ratio "$hello" "$base")" ">=0.60"
 printf '%-34s %12.0f %8s %8s\n' "wt-host stripe GET /v1/customers/ID" "$get" "$(ratio "$get" "$base")" ">=0.30"
 printf '%-34s %12.0f %8s %8s\n' "wt-host stripe POST /v1/customers" "$post" "$(ratio "$post" "$base")" ">=0.20"
-echo "($(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), ${secs}s each, 32 connections, $(date -u +%F))"
+echo "($(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), median of $rounds rounds of ${secs}s, 32 connections, $(date -u +%F))"

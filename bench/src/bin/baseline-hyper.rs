@@ -2,10 +2,15 @@
 //! `GET /` answers, from a handler that does nothing else. The gap between
 //! this and `wt-host` serving `hello` is what wt's layers cost over HTTP.
 //!
-//! Usage: `baseline-hyper 127.0.0.1:4200`
+//! Usage: `baseline-hyper 127.0.0.1:4200 [SPIN_MICROS]`
+//!
+//! `SPIN_MICROS` makes each request also burn that much CPU before it
+//! answers: a calibration of what a handler of a given cost can reach on
+//! this machine, whatever runs inside it (bench/README.md).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -17,7 +22,12 @@ const BODY: &[u8] = br#"{"twin":"hello","version":"0.1.0"}"#;
 
 async fn answer(
     _request: hyper::Request<hyper::body::Incoming>,
+    spin: Duration,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let started = Instant::now();
+    while started.elapsed() < spin {
+        std::hint::spin_loop();
+    }
     let mut response = hyper::Response::new(Full::new(Bytes::from_static(BODY)));
     response.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -35,6 +45,14 @@ async fn main() -> std::io::Result<()> {
         .map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("address: {e}"))
         })?;
+    let spin = Duration::from_micros(
+        std::env::args()
+            .nth(2)
+            .map_or(Ok(0), |s| s.parse())
+            .map_err(|e| {
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("SPIN_MICROS: {e}"))
+            })?,
+    );
     let listener = tokio::net::TcpListener::bind(addr).await?;
     println!("baseline listening on http://{}", listener.local_addr()?);
     loop {
@@ -42,7 +60,10 @@ async fn main() -> std::io::Result<()> {
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let _ = http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service_fn(answer))
+                .serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |request| answer(request, spin)),
+                )
                 .await;
         });
     }
