@@ -1,10 +1,14 @@
 //! Write behavioral API twins for wt.
 //!
 //! A twin is a stateful fake of a SaaS API compiled to a `wasm32-wasip2`
-//! component. The host creates a fresh instance for every request, calls
-//! [`Twin::handle`] once, and commits the request's store writes when it
-//! returns (or drops them if it panics). Everything a twin keeps between
-//! requests therefore lives in the [`store`].
+//! component. The host calls [`Twin::handle`] once per request and commits
+//! the request's store writes when it returns (or drops them if it panics).
+//! An instance serves a twin's requests in turn, one at a time, and is
+//! replaced by a fresh one after a panic, a reset, a state import or a reload
+//! (docs/decisions.md §15), or on every request under `--warm-instances 0`.
+//! So: everything a twin keeps between requests lives in the [`store`];
+//! globals may carry what is derived once (a route table in a `LazyLock`),
+//! and per-request context must be set at the start of each request.
 //!
 //! This crate is the only dependency a twin needs: it hides the generated
 //! component bindings and offers routing ([`Router`]), Stripe-style forms

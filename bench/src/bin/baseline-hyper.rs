@@ -50,7 +50,10 @@ async fn main() -> std::io::Result<()> {
             .nth(2)
             .map_or(Ok(0), |s| s.parse())
             .map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("SPIN_MICROS: {e}"))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("SPIN_MICROS: {e}"),
+                )
             })?,
     );
     let listener = tokio::net::TcpListener::bind(addr).await?;
