@@ -92,6 +92,27 @@ pub fn parse(value: &str) -> Result<Credentials, AuthError> {
     }
 }
 
+/// Longest key body [`is_key_shaped`] accepts: far above any vendor's, far
+/// below what would make a key expensive to store or compare.
+pub const MAX_KEY_BODY: usize = 200;
+
+/// Whether `key` has the shape of a vendor key: one of `prefixes`, then 1 to
+/// [`MAX_KEY_BODY`] ASCII letters and digits or bytes from `also` (`b"_-"`,
+/// say). Twins check the shape before a key names an account, so a garbled
+/// key gets the vendor's "invalid key" answer rather than an empty account.
+pub fn is_key_shaped(key: &str, prefixes: &[&str], also: &[u8]) -> bool {
+    prefixes
+        .iter()
+        .find_map(|prefix| key.strip_prefix(prefix))
+        .is_some_and(|body| {
+            !body.is_empty()
+                && body.len() <= MAX_KEY_BODY
+                && body
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || also.contains(&b))
+        })
+}
+
 /// Decodes standard base64, with or without padding (clients differ);
 /// `None` if it is not base64.
 fn base64_decode(input: &str) -> Option<Vec<u8>> {
@@ -107,6 +128,20 @@ fn base64_decode(input: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_shape_is_a_prefix_then_a_bounded_alphabet() {
+        let stripe = |k: &str| is_key_shaped(k, &["sk_test_", "rk_test_"], b"_-");
+        assert!(stripe("sk_test_abc-1_2") && stripe("rk_test_x"));
+        assert!(!stripe("sk_test_") && !stripe("sk_live_abc") && !stripe("sk_test_a b"));
+        assert!(stripe(&format!("sk_test_{}", "a".repeat(MAX_KEY_BODY))));
+        assert!(!stripe(&format!(
+            "sk_test_{}",
+            "a".repeat(MAX_KEY_BODY + 1)
+        )));
+        assert!(!is_key_shaped("re_a-b", &["re_"], b"_"));
+        assert!(is_key_shaped("re_a_b", &["re_"], b"_"));
+    }
 
     fn req(h: &str) -> Request {
         Request::new("GET", "/").with_header("Authorization", h)

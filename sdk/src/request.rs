@@ -141,6 +141,11 @@ impl Request {
         self
     }
 
+    /// `Authorization: Bearer <key>`, as vendor SDKs send their secret key.
+    pub fn with_bearer(self, key: &str) -> Self {
+        self.with_header("authorization", format!("Bearer {key}"))
+    }
+
     /// Replaces the body.
     pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.body = body.into();

@@ -1,10 +1,22 @@
 //! Method + path routing.
 //!
-//! The host instantiates a twin per request, so a router is built, used once
-//! and dropped on every call. It is therefore kept cheap to build: routes
-//! are `&'static str` patterns matched segment by segment, handlers are plain
-//! `fn` pointers, and nothing is parsed or allocated up front beyond one
-//! `Vec` entry per route.
+//! Routes are `&'static str` patterns matched segment by segment and
+//! handlers are plain `fn` pointers, so a `Router` is `Sync` and can live in
+//! a `static`. The host keeps a twin's instance between its requests
+//! (docs/decisions.md §15), so build the table once per instance rather than
+//! on every call; for an 80-route table that was a fifth of a request:
+//!
+//! ```
+//! use std::sync::LazyLock;
+//! use wt_sdk::{Request, Response, Router};
+//!
+//! static ROUTER: LazyLock<Router> = LazyLock::new(|| {
+//!     Router::new().get("/ping", |_| Ok(Response::text(200, "pong")))
+//! });
+//!
+//! let response = ROUTER.route(Request::new("GET", "/ping"));
+//! assert_eq!(response.status, 200);
+//! ```
 //!
 //! Patterns are `/`-separated segments; `{name}` captures one non-empty
 //! segment and a final `{*name}` captures the rest of the path (at least one

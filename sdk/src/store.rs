@@ -486,45 +486,74 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         newest_first: bool,
         keep: impl Fn(&T) -> bool,
     ) -> Result<ListPage<T>, Error> {
-        const CHUNK: u32 = 100;
-        let base = self.idx_prefix();
         let want = page.limit.min(MAX_SCAN - 1) as usize;
-        let (mut start, mut end, reverse, backwards) = self.cursor_range(page, newest_first)?;
+        let (start, end, reverse, backwards) = self.cursor_range(page, newest_first)?;
         let mut items = Vec::new();
         let mut has_more = false;
-        'scan: loop {
+        self.walk(start, end, reverse, |item| {
+            if !keep(&item) {
+                return true;
+            }
+            if items.len() == want {
+                has_more = true;
+                return false;
+            }
+            items.push(item);
+            true
+        })?;
+        if backwards {
+            items.reverse();
+        }
+        Ok(ListPage { items, has_more })
+    }
+
+    /// Every item for which `keep` is true, oldest first: the whole
+    /// collection, read in chunks.
+    pub fn all_where(&self, keep: impl Fn(&T) -> bool) -> Result<Vec<T>, Error> {
+        let base = self.idx_prefix();
+        let end = prefix_end(&base);
+        let mut items = Vec::new();
+        self.walk(base, end, false, |item| {
+            if keep(&item) {
+                items.push(item);
+            }
+            true
+        })?;
+        Ok(items)
+    }
+
+    /// Hands each item of the index range `start..end` to `visit`, in index
+    /// order (descending when `reverse`), until `visit` says stop.
+    fn walk(
+        &self,
+        mut start: String,
+        mut end: Option<String>,
+        reverse: bool,
+        mut visit: impl FnMut(T) -> bool,
+    ) -> Result<(), Error> {
+        const CHUNK: u32 = 100;
+        let id_at = self.idx_prefix().len() + SEQ_WIDTH + 1;
+        loop {
             let entries = scan(&start, end.as_deref(), CHUNK, reverse);
-            let full = entries.len() == CHUNK as usize;
             for entry in &entries {
-                let id = entry
-                    .key
-                    .get(base.len() + SEQ_WIDTH + 1..)
-                    .unwrap_or_default();
+                let id = entry.key.get(id_at..).unwrap_or_default();
                 if let Some(item) = self.get(id)?
-                    && keep(&item)
+                    && !visit(item)
                 {
-                    if items.len() == want {
-                        has_more = true;
-                        break 'scan;
-                    }
-                    items.push(item);
+                    return Ok(());
                 }
             }
             match entries.last() {
-                Some(last) if full => {
+                Some(last) if entries.len() == CHUNK as usize => {
                     if reverse {
                         end = Some(last.key.clone());
                     } else {
                         start = format!("{}\u{0}", last.key);
                     }
                 }
-                _ => break,
+                _ => return Ok(()),
             }
         }
-        if backwards {
-            items.reverse();
-        }
-        Ok(ListPage { items, has_more })
     }
 }
 
@@ -605,6 +634,15 @@ mod tests {
         for n in 1..=count {
             THINGS.insert(&format!("t{n}"), &Thing { n }).unwrap();
         }
+    }
+
+    #[test]
+    fn all_where_walks_past_one_chunk_in_order() {
+        seed(250);
+        let even = THINGS.all_where(|t| t.n % 2 == 0).unwrap();
+        assert_eq!(even.len(), 125);
+        assert!(even.iter().map(|t| t.n).eq((2..=250).step_by(2)));
+        assert_eq!(THINGS.all_where(|_| true).unwrap().len(), 250);
     }
 
     #[test]

@@ -71,8 +71,6 @@ impl Twin for Clerk {
     }
 }
 
-/// Built once per instance: the host keeps a twin's instance between its
-/// requests (docs/decisions.md §15), so the route table is not rebuilt.
 static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {

@@ -40,15 +40,11 @@ fn seed_signing_key() {
 }
 
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_header("authorization", format!("Bearer {key}"))
+    Request::new(method, path).with_bearer(key)
 }
 
 fn send_as(key: &str, method: &str, path: &str, body: Value) -> Response {
-    call::<Clerk>(
-        req(method, path, key)
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string()),
-    )
+    call::<Clerk>(req(method, path, key).with_json(&body))
 }
 
 fn send(method: &str, path: &str, body: Value) -> Response {

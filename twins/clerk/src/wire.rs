@@ -33,12 +33,7 @@ pub fn account() -> String {
 /// Whether `key` looks like a Clerk secret key: `sk_test_` or `sk_live_`
 /// and then letters and digits.
 pub fn well_formed(key: &str) -> bool {
-    let rest = key
-        .strip_prefix("sk_test_")
-        .or_else(|| key.strip_prefix("sk_live_"));
-    rest.is_some_and(|r| {
-        !r.is_empty() && r.len() <= 200 && r.bytes().all(|b| b.is_ascii_alphanumeric())
-    })
+    auth::is_key_shaped(key, &["sk_test_", "sk_live_"], b"")
 }
 
 /// The account named by `Authorization: Bearer sk_…`.

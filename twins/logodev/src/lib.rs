@@ -51,8 +51,6 @@ impl Twin for LogoDev {
     }
 }
 
-/// Built once per instance: the host keeps a twin's instance between its
-/// requests (docs/decisions.md §15), so the route table is not rebuilt.
 static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {
@@ -79,15 +77,9 @@ fn unauthorized(message: &str) -> Error {
 }
 
 /// Whether `key` is a key with `prefix` (`pk_`, `sk_`): the prefix, then
-/// 1–200 letters, digits, `_` or `-`.
+/// letters, digits, `_` or `-`.
 fn well_formed(key: &str, prefix: &str) -> bool {
-    key.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 200
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+    auth::is_key_shaped(key, &[prefix], b"_-")
 }
 
 /// Image requests carry the publishable key in `token`. A secret key there

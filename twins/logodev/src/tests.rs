@@ -17,7 +17,7 @@ fn img(path: &str, params: &str) -> Response {
 }
 
 fn api(path: &str, key: &str) -> Response {
-    call::<LogoDev>(Request::new("GET", path).with_header("authorization", format!("Bearer {key}")))
+    call::<LogoDev>(Request::new("GET", path).with_bearer(key))
 }
 
 /// Width and height from the image's own header.

@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use wt_sdk::store::increment;
-use wt_sdk::{Collection, Error, Page, Request, Response, clock, datetime};
+use wt_sdk::{Collection, Error, Request, Response, clock, datetime};
 
 use crate::wire::{self, Project, invalid, project_from_path, require_personal_key};
 
@@ -67,49 +67,35 @@ pub fn collection(project: &Project) -> Collection<Cohort> {
 
 /// Every live cohort of a project.
 pub fn live(project: &Project) -> Result<Vec<Cohort>, Error> {
-    let mut out = Vec::new();
-    let mut page = Page::first(1000);
-    loop {
-        let listed = collection(project).list(&page, false)?;
-        let last = listed.items.last().map(|c| c.id.to_string());
-        out.extend(listed.items.into_iter().filter(|c| !c.deleted));
-        match (listed.has_more, last) {
-            (true, Some(last)) => page.starting_after = Some(last),
-            _ => return Ok(out),
-        }
-    }
-}
-
-fn filters_error(detail: &str) -> Error {
-    invalid("invalid_input", "filters", detail)
+    collection(project).all_where(|c| !c.deleted)
 }
 
 /// Checks a property group: `{"type": "AND"|"OR", "values": [filter or
 /// group…]}`, each filter with a `key`.
 fn check_group(group: &Value, depth: usize) -> Result<(), Error> {
     if depth > 10 {
-        return Err(filters_error("Property groups nest too deeply."));
+        return Err(wire::filters_error("Property groups nest too deeply."));
     }
     let group = group
         .as_object()
-        .ok_or_else(|| filters_error("A property group must be an object."))?;
+        .ok_or_else(|| wire::filters_error("A property group must be an object."))?;
     if !matches!(
         group.get("type").and_then(Value::as_str),
         Some("AND" | "OR")
     ) {
-        return Err(filters_error(
+        return Err(wire::filters_error(
             "A property group's `type` must be AND or OR.",
         ));
     }
     let values = group
         .get("values")
         .and_then(Value::as_array)
-        .ok_or_else(|| filters_error("A property group needs a `values` list."))?;
+        .ok_or_else(|| wire::filters_error("A property group needs a `values` list."))?;
     for value in values {
         if value.get("values").is_some() {
             check_group(value, depth + 1)?;
         } else if value.get("key").is_none() {
-            return Err(filters_error("Every property filter needs a `key`."));
+            return Err(wire::filters_error("Every property filter needs a `key`."));
         }
     }
     Ok(())
@@ -122,7 +108,7 @@ fn filters_from(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>,
     if let Some(filters) = body.get("filters").filter(|f| !f.is_null()) {
         let group = filters
             .get("properties")
-            .ok_or_else(|| filters_error("`filters.properties` is required."))?;
+            .ok_or_else(|| wire::filters_error("`filters.properties` is required."))?;
         check_group(group, 0)?;
         return Ok(Some(
             json!({"properties": group})
@@ -150,28 +136,11 @@ fn filters_from(body: &Map<String, Value>) -> Result<Option<Map<String, Value>>,
     Ok(None)
 }
 
-fn body(request: &Request) -> Result<Map<String, Value>, Error> {
-    match serde_json::from_slice::<Value>(&request.body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(invalid(
-            "invalid_input",
-            "non_field_errors",
-            "Invalid data. Expected a dictionary.",
-        )),
-        Err(e) => Err(wire::error(
-            400,
-            "validation_error",
-            "parse_error",
-            format!("JSON parse error - {e}"),
-        )),
-    }
-}
-
 /// `POST /api/projects/{id}/cohorts/`.
 pub fn create(request: &Request) -> Result<Response, Error> {
     require_personal_key(request)?;
     let project = project_from_path(request)?;
-    let body = body(request)?;
+    let body = wire::object_body(request)?;
     let name = body
         .get("name")
         .and_then(Value::as_str)
@@ -180,7 +149,7 @@ pub fn create(request: &Request) -> Result<Response, Error> {
     let is_static = body.get("is_static") == Some(&Value::Bool(true));
     let filters = filters_from(&body)?;
     if !is_static && filters.is_none() {
-        return Err(filters_error(
+        return Err(wire::filters_error(
             "A dynamic cohort needs `filters.properties` (or `groups`).",
         ));
     }
@@ -228,7 +197,7 @@ pub fn retrieve(request: &Request) -> Result<Response, Error> {
 /// `filters`/`groups` (dynamic cohorts), `deleted`.
 pub fn update(request: &Request) -> Result<Response, Error> {
     let (project, mut cohort) = load(request)?;
-    let body = body(request)?;
+    let body = wire::object_body(request)?;
     if let Some(name) = body.get("name").and_then(Value::as_str) {
         cohort.name = name.to_owned();
     }
@@ -237,7 +206,7 @@ pub fn update(request: &Request) -> Result<Response, Error> {
     }
     if let Some(filters) = filters_from(&body)? {
         if cohort.is_static {
-            return Err(filters_error("A static cohort has no filters."));
+            return Err(wire::filters_error("A static cohort has no filters."));
         }
         cohort.filters = filters;
     }
@@ -260,7 +229,7 @@ pub fn add_persons(request: &Request) -> Result<Response, Error> {
             "Can only add persons to a static cohort.",
         ));
     }
-    let body = body(request)?;
+    let body = wire::object_body(request)?;
     let ids: Vec<String> = body
         .get("person_ids")
         .and_then(Value::as_array)

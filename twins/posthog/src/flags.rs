@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use wt_sdk::store::{delete, get_json, increment, set_json};
-use wt_sdk::{Collection, Error, Page, Request, Response, clock, datetime};
+use wt_sdk::{Collection, Error, Request, Response, clock, datetime};
 
 use crate::wire::{
     self, Project, invalid, project_for_key, project_from_path, require_personal_key,
@@ -172,17 +172,7 @@ fn key_index(project: &Project, key: &str) -> String {
 
 /// Every live (not deleted) flag of a project, oldest first.
 pub fn live_flags(project: &Project) -> Result<Vec<Flag>, Error> {
-    let mut out = Vec::new();
-    let mut page = Page::first(1000);
-    loop {
-        let listed = collection(project).list(&page, false)?;
-        let last = listed.items.last().map(|f| f.id.to_string());
-        out.extend(listed.items.into_iter().filter(|f| !f.deleted));
-        match (listed.has_more, last) {
-            (true, Some(last)) => page.starting_after = Some(last),
-            _ => return Ok(out),
-        }
-    }
+    collection(project).all_where(|f| !f.deleted)
 }
 
 /// The live flag with `key`.
@@ -190,26 +180,6 @@ pub fn by_key(project: &Project, key: &str) -> Result<Option<Flag>, Error> {
     match get_json::<u64>(&key_index(project, key))? {
         Some(id) => collection(project).get(&id.to_string()),
         None => Ok(None),
-    }
-}
-
-fn body(request: &Request) -> Result<Map<String, Value>, Error> {
-    if request.body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice::<Value>(&request.body) {
-        Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(invalid(
-            "invalid_input",
-            "non_field_errors",
-            "Invalid data. Expected a dictionary, but got list.",
-        )),
-        Err(e) => Err(wire::error(
-            400,
-            "validation_error",
-            "parse_error",
-            format!("JSON parse error - {e}"),
-        )),
     }
 }
 
@@ -234,30 +204,26 @@ fn check_key(key: &Value) -> Result<String, Error> {
     Ok(key.to_owned())
 }
 
-fn filters_error(detail: &str) -> Error {
-    invalid("invalid_input", "filters", detail)
-}
-
 /// Validates `filters` as PostHog's serializer does and normalizes payloads
 /// to JSON text (PostHog stores every payload as a JSON string).
 fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
     let Value::Object(filters) = raw else {
-        return Err(filters_error("Filters must be an object."));
+        return Err(wire::filters_error("Filters must be an object."));
     };
     let mut filters = filters.clone();
     let variants = variants_of(&filters);
     if let Some(m) = filters.get("multivariate").filter(|m| !m.is_null()) {
         let listed = m.get("variants").and_then(Value::as_array).ok_or_else(|| {
-            filters_error("Invalid variant definitions: `variants` must be a list.")
+            wire::filters_error("Invalid variant definitions: `variants` must be a list.")
         })?;
         if listed.len() != variants.len() {
-            return Err(filters_error(
+            return Err(wire::filters_error(
                 "Invalid variant definitions: every variant needs a `key` and a `rollout_percentage`.",
             ));
         }
         let total: f64 = variants.iter().map(|(_, p)| p).sum();
         if (total - 100.0).abs() > 1e-9 || variants.iter().any(|(_, p)| *p < 0.0) {
-            return Err(filters_error(
+            return Err(wire::filters_error(
                 "Invalid variant definitions: Variant rollout percentages must sum to 100.",
             ));
         }
@@ -265,7 +231,7 @@ fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
         keys.sort_unstable();
         keys.dedup();
         if keys.len() != variants.len() || keys.contains(&"") {
-            return Err(filters_error(
+            return Err(wire::filters_error(
                 "Invalid variant definitions: variant keys must be unique and not empty.",
             ));
         }
@@ -277,7 +243,7 @@ fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
                 .and_then(Value::as_f64)
                 .is_some_and(|p| (0.0..=100.0).contains(&p));
         if !ok {
-            return Err(filters_error(
+            return Err(wire::filters_error(
                 "A holdout needs an integer `id` and an `exclusion_percentage` from 0 to 100.",
             ));
         }
@@ -291,7 +257,7 @@ fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
                 check_group(group, &variants)?;
             }
         }
-        Some(_) => return Err(filters_error("`groups` must be a list.")),
+        Some(_) => return Err(wire::filters_error("`groups` must be a list.")),
     }
     if let Some(payloads) = filters.get_mut("payloads") {
         match payloads {
@@ -299,20 +265,20 @@ fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
             Value::Object(map) => {
                 for (key, value) in map.iter_mut() {
                     if key != "true" && !variants.iter().any(|(k, _)| k == key) {
-                        return Err(filters_error(&format!(
+                        return Err(wire::filters_error(&format!(
                             "Payload key `{key}` is neither `true` nor a variant key."
                         )));
                     }
                     if let Value::String(text) = value {
                         if serde_json::from_str::<Value>(text).is_err() {
-                            return Err(filters_error("Payload value is not valid JSON"));
+                            return Err(wire::filters_error("Payload value is not valid JSON"));
                         }
                     } else {
                         *value = Value::String(value.to_string());
                     }
                 }
             }
-            _ => return Err(filters_error("`payloads` must be an object.")),
+            _ => return Err(wire::filters_error("`payloads` must be an object.")),
         }
     } else {
         filters.insert("payloads".into(), json!({}));
@@ -323,13 +289,13 @@ fn check_filters(raw: &Value) -> Result<Map<String, Value>, Error> {
 fn check_group(group: &Value, variants: &[(String, f64)]) -> Result<(), Error> {
     let group = group
         .as_object()
-        .ok_or_else(|| filters_error("Every condition group must be an object."))?;
+        .ok_or_else(|| wire::filters_error("Every condition group must be an object."))?;
     match group.get("rollout_percentage") {
         None | Some(Value::Null) => {}
         Some(v) => match v.as_f64() {
             Some(p) if (0.0..=100.0).contains(&p) => {}
             _ => {
-                return Err(filters_error(
+                return Err(wire::filters_error(
                     "Invalid rollout percentage: it must be a number from 0 to 100.",
                 ));
             }
@@ -340,16 +306,20 @@ fn check_group(group: &Value, variants: &[(String, f64)]) -> Result<(), Error> {
         Some(Value::Array(props)) => {
             for prop in props {
                 if prop.get("key").and_then(Value::as_str).is_none() {
-                    return Err(filters_error("Every property filter needs a `key`."));
+                    return Err(wire::filters_error("Every property filter needs a `key`."));
                 }
             }
         }
-        Some(_) => return Err(filters_error("A condition's `properties` must be a list.")),
+        Some(_) => {
+            return Err(wire::filters_error(
+                "A condition's `properties` must be a list.",
+            ));
+        }
     }
     if let Some(variant) = group.get("variant").and_then(Value::as_str)
         && !variants.iter().any(|(k, _)| k == variant)
     {
-        return Err(filters_error(
+        return Err(wire::filters_error(
             "Filters are not valid (variant override does not exist)",
         ));
     }
@@ -429,7 +399,7 @@ fn apply(project: &Project, flag: &mut Flag, body: &Map<String, Value>) -> Resul
 pub fn create(request: &Request) -> Result<Response, Error> {
     require_personal_key(request)?;
     let project = project_from_path(request)?;
-    let body = body(request)?;
+    let body = wire::object_body(request)?;
     if !body.contains_key("key") {
         return Err(invalid("required", "key", "This field is required."));
     }
@@ -481,7 +451,7 @@ pub fn retrieve(request: &Request) -> Result<Response, Error> {
 /// `{"deleted": true}` is PostHog's way to delete a flag.
 pub fn update(request: &Request) -> Result<Response, Error> {
     let (project, mut flag) = load(request)?;
-    let body = body(request)?;
+    let body = wire::object_body(request)?;
     let old_key = flag.key.clone();
     apply(&project, &mut flag, &body)?;
     flag.version += 1;

@@ -89,8 +89,6 @@ fn both(
         .methods(methods.iter().cloned(), slashed, handler)
 }
 
-/// Built once per instance: the host keeps a twin's instance between its
-/// requests (docs/decisions.md §15), so the route table is not rebuilt.
 static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
 fn router() -> Router {

@@ -25,7 +25,7 @@ fn post_json(path: &str, body: &Value) -> Response {
 }
 
 fn admin(method: &str, path: &str, body: Option<Value>) -> Response {
-    let mut req = Request::new(method, path).with_header("authorization", format!("Bearer {PHX}"));
+    let mut req = Request::new(method, path).with_bearer(PHX);
     if let Some(b) = body {
         req = req
             .with_header("content-type", "application/json")
@@ -383,11 +383,7 @@ fn management_auth_errors() {
         "authentication_error",
         "not_authenticated",
     );
-    let with = |key: &str| {
-        call::<PostHog>(
-            Request::new("GET", &path).with_header("authorization", format!("Bearer {key}")),
-        )
-    };
+    let with = |key: &str| call::<PostHog>(Request::new("GET", &path).with_bearer(key));
     err(
         with(PHC),
         401,
@@ -772,14 +768,14 @@ fn definitions_with_etag() {
     assert_eq!(defs["cohorts"], json!({}));
     let again = call::<PostHog>(
         Request::new("GET", &format!("/flags/definitions?token={PHC}"))
-            .with_header("authorization", format!("Bearer {PHX}"))
+            .with_bearer(PHX)
             .with_header("if-none-match", etag.clone()),
     );
     assert_eq!(again.status, 304);
     create_flag(json!({"key": "b"}));
     let changed = call::<PostHog>(
         Request::new("GET", &format!("/flags/definitions?token={PHC}"))
-            .with_header("authorization", format!("Bearer {PHX}"))
+            .with_bearer(PHX)
             .with_header("if-none-match", etag),
     );
     assert_eq!(changed.status, 200);
@@ -846,7 +842,7 @@ fn v1(body: &Value, key: Option<&str>, sdk_info: Option<&str>) -> Response {
         .with_header("content-type", "application/json")
         .with_body(body.to_string());
     if let Some(k) = key {
-        req = req.with_header("authorization", format!("Bearer {k}"));
+        req = req.with_bearer(k);
     }
     if let Some(s) = sdk_info {
         req = req.with_header("posthog-sdk-info", s);
@@ -902,7 +898,7 @@ fn capture_v1_answers_per_event() {
     );
     let r = call::<PostHog>(
         Request::new("POST", "/i/v1/analytics/events")
-            .with_header("authorization", format!("Bearer {PHC}"))
+            .with_bearer(PHC)
             .with_header("posthog-sdk-info", "x/1")
             .with_header("content-encoding", "gzip")
             .with_body(packed),
@@ -951,7 +947,7 @@ fn capture_v1_errors() {
     );
     let zstd = call::<PostHog>(
         Request::new("POST", "/i/v1/analytics/events")
-            .with_header("authorization", format!("Bearer {PHC}"))
+            .with_bearer(PHC)
             .with_header("posthog-sdk-info", "x/1")
             .with_header("content-encoding", "zstd")
             .with_body("x"),

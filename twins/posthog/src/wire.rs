@@ -63,28 +63,54 @@ pub fn render(err: &Error) -> Response {
     )
 }
 
-/// Whether `key` has the shape of a key with `prefix` (`phc_`, `phx_`):
-/// the prefix, then 1–200 letters, digits, `_` or `-`.
-fn well_formed(key: &str, prefix: &str) -> bool {
-    key.strip_prefix(prefix).is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 200
-            && rest
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    })
+/// A management API body: a JSON object, as Django REST framework parses
+/// it (an empty body is an empty object; anything else is a 400 naming the
+/// type it got).
+pub fn object_body(request: &Request) -> Result<Map<String, Value>, Error> {
+    if request.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice::<Value>(&request.body) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(other) => {
+            let got = match other {
+                Value::Array(_) => "list",
+                Value::String(_) => "str",
+                Value::Number(n) if n.is_f64() => "float",
+                Value::Number(_) => "int",
+                Value::Bool(_) => "bool",
+                _ => "NoneType",
+            };
+            Err(invalid(
+                "invalid_input",
+                "non_field_errors",
+                format!("Invalid data. Expected a dictionary, but got {got}."),
+            ))
+        }
+        Err(e) => Err(error(
+            400,
+            "validation_error",
+            "parse_error",
+            format!("JSON parse error - {e}"),
+        )),
+    }
 }
 
-/// Whether `key` is a project API key. Every well-formed one is its own
-/// project, created the first time it is seen.
+/// 400 for invalid flag or cohort `filters`.
+pub fn filters_error(detail: &str) -> Error {
+    invalid("invalid_input", "filters", detail)
+}
+
+/// Whether `key` is a project API key (`phc_…`). Every well-formed one is
+/// its own project, created the first time it is seen.
 pub fn is_project_key(key: &str) -> bool {
-    well_formed(key, "phc_")
+    auth::is_key_shaped(key, &["phc_"], b"_-")
 }
 
-/// Whether `key` is a personal API key. Any well-formed one is a user with
-/// access to every project in the twin.
+/// Whether `key` is a personal API key (`phx_…`). Any well-formed one is a
+/// user with access to every project in the twin.
 pub fn is_personal_key(key: &str) -> bool {
-    well_formed(key, "phx_")
+    auth::is_key_shaped(key, &["phx_"], b"_-")
 }
 
 /// 401 for a request that names no project key.

@@ -14,15 +14,11 @@ fn setup() {
 }
 
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_header("authorization", format!("Bearer {key}"))
+    Request::new(method, path).with_bearer(key)
 }
 
 fn send_as(key: &str, method: &str, path: &str, body: Value) -> Response {
-    call::<Resend>(
-        req(method, path, key)
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string()),
-    )
+    call::<Resend>(req(method, path, key).with_json(&body))
 }
 
 fn send(method: &str, path: &str, body: Value) -> Response {

@@ -47,11 +47,7 @@ pub fn token_key(token: &str) -> String {
 /// Whether `key` looks like a Resend API key: `re_` and then letters,
 /// digits and underscores.
 pub fn well_formed(key: &str) -> bool {
-    key.strip_prefix("re_").is_some_and(|rest| {
-        !rest.is_empty()
-            && rest.len() <= 200
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    })
+    auth::is_key_shaped(key, &["re_"], b"_")
 }
 
 /// Reads the `Authorization: Bearer re_…` header into the request's context.

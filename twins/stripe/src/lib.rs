@@ -74,8 +74,6 @@ impl Twin for Stripe {
     }
 }
 
-/// Built once per instance: the host keeps a twin's instance between its
-/// requests (docs/decisions.md §15), so the route table is not rebuilt.
 static ROUTER: LazyLock<Router> = LazyLock::new(router);
 static PAGE_ROUTER: LazyLock<Router> = LazyLock::new(page_router);
 
@@ -220,19 +218,10 @@ fn account(request: &Request) -> Result<String, Error> {
     if key.is_empty() {
         return Err(errors::no_key());
     }
-    let body = key
-        .strip_prefix("sk_test_")
-        .or_else(|| key.strip_prefix("rk_test_"));
-    match body {
-        Some(b)
-            if !b.is_empty()
-                && b.len() <= 200
-                && b.bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-') =>
-        {
-            Ok(key.to_owned())
-        }
-        _ => Err(errors::bad_key(key)),
+    if auth::is_key_shaped(key, &["sk_test_", "rk_test_"], b"_-") {
+        Ok(key.to_owned())
+    } else {
+        Err(errors::bad_key(key))
     }
 }
 

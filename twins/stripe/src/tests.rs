@@ -7,7 +7,7 @@ use super::Stripe;
 const KEY: &str = "sk_test_unit";
 
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_header("authorization", format!("Bearer {key}"))
+    Request::new(method, path).with_bearer(key)
 }
 
 fn post(path: &str, form: &str) -> Response {
