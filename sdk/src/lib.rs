@@ -58,6 +58,7 @@ pub mod clock;
 pub mod compression;
 pub mod config;
 pub mod datetime;
+pub mod email;
 pub mod error;
 pub mod fields;
 pub mod form;

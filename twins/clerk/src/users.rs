@@ -111,20 +111,9 @@ pub fn reject_unknown(body: &Map<String, Value>, allowed: &[&str]) -> Result<(),
     }
 }
 
-/// Whether `s` is a plausible email address: one `@`, a dotted domain, no
-/// spaces.
+/// Whether `s` is an email address Clerk would take.
 pub fn valid_email(s: &str) -> bool {
-    let Some((local, domain)) = s.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !domain.contains("..")
-        && !s.contains(char::is_whitespace)
-        && s.len() <= 320
+    wt_sdk::email::is_plausible(s)
 }
 
 /// Whether `s` is an E.164 phone number: `+` and 7 to 15 digits.

@@ -4,10 +4,10 @@
 //! Resend's test recipients stand for.
 
 use serde_json::{Map, Value, json};
-use wt_sdk::{Error, Request, Response, datetime, ids};
+use wt_sdk::{Error, Request, Response, datetime, email, ids};
 
 use crate::webhooks;
-use crate::wire::{self, coll, iso, missing, not_found, now_ms};
+use crate::wire::{self, coll, iso, missing, now_ms};
 
 const COLL: &str = "emails";
 /// Most recipients across `to`, and separately `cc` and `bcc`.
@@ -19,34 +19,14 @@ pub const MAX_SCHEDULE_MS: u64 = 30 * 24 * 3600 * 1000;
 
 /// Whether `s` is `email@example.com` or `Name <email@example.com>`.
 pub fn valid_address(s: &str) -> bool {
-    let s = s.trim();
-    let addr = match s.find('<') {
-        Some(i) => match s[i + 1..].strip_suffix('>') {
-            Some(inner) => inner.trim(),
-            None => return false,
-        },
-        None => s,
-    };
-    let Some((local, domain)) = addr.split_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && !domain.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && !addr.contains(char::is_whitespace)
-        && !domain.contains("..")
+    email::mailbox_address(s).is_some_and(email::is_plausible)
 }
 
 /// The bare address of `Name <a@b.c>` or `a@b.c`, lower-cased.
 fn bare(s: &str) -> String {
-    let s = s.trim();
-    let inner = match (s.find('<'), s.rfind('>')) {
-        (Some(i), Some(j)) if j > i => &s[i + 1..j],
-        _ => s,
-    };
-    inner.trim().to_ascii_lowercase()
+    email::mailbox_address(s)
+        .unwrap_or(s.trim())
+        .to_ascii_lowercase()
 }
 
 const FORMAT_HINT: &str = "The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.";
@@ -374,13 +354,7 @@ pub fn batch(req: &Request) -> Result<Response, Error> {
 
 /// The email named by the route, or 422 (not a UUID) / 404.
 fn load(req: &Request) -> Result<Value, Error> {
-    let id = wire::id(req);
-    if !ids::is_uuid(id) {
-        return Err(wire::invalid("The `id` must be a valid UUID."));
-    }
-    coll(COLL)
-        .get(&id.to_ascii_lowercase())?
-        .ok_or_else(|| not_found("Email"))
+    wire::load_by_uuid(req, COLL, "Email")
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

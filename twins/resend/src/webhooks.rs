@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use wt_sdk::store::{self, scan_prefix};
 use wt_sdk::{Error, Page, Request, Response, ids, log, outbound, svix};
 
-use crate::wire::{self, account, coll, iso, missing, not_found, now_ms};
+use crate::wire::{self, account, coll, iso, missing, now_ms};
 use crate::{domains, emails};
 
 const COLL: &str = "webhooks";
@@ -98,13 +98,7 @@ fn show(hook: &Value) -> Value {
 }
 
 fn load(req: &Request) -> Result<Value, Error> {
-    let id = wire::id(req);
-    if !ids::is_uuid(id) {
-        return Err(wire::invalid("The `id` must be a valid UUID."));
-    }
-    coll(COLL)
-        .get(&id.to_ascii_lowercase())?
-        .ok_or_else(|| not_found("Webhook"))
+    wire::load_by_uuid(req, COLL, "Webhook")
 }
 
 pub fn create(req: &Request) -> Result<Response, Error> {

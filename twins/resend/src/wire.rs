@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use wt_sdk::store::get_json;
-use wt_sdk::{Collection, Error, Page, Request, Response, auth, clock, datetime};
+use wt_sdk::{Collection, Error, Page, Request, Response, auth, clock, datetime, ids};
 
 thread_local! {
     static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
@@ -169,6 +169,18 @@ pub fn coll(name: &str) -> Collection<Value> {
 /// The `id` route parameter.
 pub fn id(req: &Request) -> &str {
     req.param("id").unwrap_or_default()
+}
+
+/// The object of collection `name` the route's UUID `id` names (any case),
+/// or 422 when it is not a UUID, or 404 `{what} not found`.
+pub fn load_by_uuid(req: &Request, name: &str, what: &str) -> Result<Value, Error> {
+    let id = id(req);
+    if !ids::is_uuid(id) {
+        return Err(invalid("The `id` must be a valid UUID."));
+    }
+    coll(name)
+        .get(&id.to_ascii_lowercase())?
+        .ok_or_else(|| not_found(what))
 }
 
 /// Twin time in milliseconds.

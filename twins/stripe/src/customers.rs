@@ -110,17 +110,7 @@ pub fn create_for_checkout(email: Option<&str>) -> Result<Value, Error> {
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
     let expand = Params::of(req)?.finish()?;
-    let id = wire::id(req);
-    if expand.is_empty() {
-        return wire::retrieve(COLL, "customer", id, &expand);
-    }
-    let mut c = coll(COLL)
-        .get(id)?
-        .ok_or_else(|| Error::resource_missing("customer", id))?;
-    if !is_deleted(&c) {
-        expand::apply(&mut c, &expand)?;
-    }
-    Ok(Response::ok(&c))
+    wire::retrieve(COLL, "customer", wire::id(req), &expand)
 }
 
 pub fn update(req: &Request) -> Result<Response, Error> {

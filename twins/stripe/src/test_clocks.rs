@@ -6,7 +6,7 @@
 use serde_json::json;
 use wt_sdk::{Error, Page, Request, Response, ids};
 
-use crate::wire::{self, Params, coll, list_body, load, now};
+use crate::wire::{self, Params, coll, load, now};
 use crate::{errors, events, expand, subscriptions};
 
 /// The collection test clocks live in.
@@ -51,15 +51,7 @@ pub fn retrieve(req: &Request) -> Result<Response, Error> {
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {
-    let mut p = Params::of(req)?;
-    let page = p.page(req)?;
-    let expand = p.finish()?;
-    let found = coll(COLL).list(&page, true)?;
-    Ok(Response::ok(&list_body(
-        "/v1/test_helpers/test_clocks",
-        found,
-        &expand,
-    )?))
+    wire::list_all(req, COLL, "/v1/test_helpers/test_clocks")
 }
 
 /// Moves the clock to `frozen_time` and runs everything due on it. The work

@@ -8,7 +8,7 @@ use wt_sdk::outbound::{self, OutboundRequest};
 use wt_sdk::signature::{hex, hmac_sha256};
 use wt_sdk::{Error, Page, Request, Response, clock, ids, log};
 
-use crate::wire::{self, Params, apply_metadata, coll, list_body, load, now, set_opt};
+use crate::wire::{self, Params, apply_metadata, coll, load, now, set_opt};
 use crate::{errors, expand};
 
 const COLL: &str = "webhook_endpoints";
@@ -94,15 +94,7 @@ pub fn delete(req: &Request) -> Result<Response, Error> {
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {
-    let mut p = Params::of(req)?;
-    let page = p.page(req)?;
-    let expand = p.finish()?;
-    let found = coll(COLL).list(&page, true)?;
-    Ok(Response::ok(&list_body(
-        "/v1/webhook_endpoints",
-        found,
-        &expand,
-    )?))
+    wire::list_all(req, COLL, "/v1/webhook_endpoints")
 }
 
 /// The account's enabled endpoints that want `kind`, with their secrets.

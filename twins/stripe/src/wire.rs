@@ -314,9 +314,10 @@ pub fn load(name: &str, object: &str, id: &str) -> Result<Value, Error> {
         .ok_or_else(|| Error::resource_missing(object, id))
 }
 
-/// A retrieve's answer: the stored object with `expand` applied. With
-/// nothing to expand the stored JSON is served as it is, byte for byte what
-/// decoding and re-encoding it would give.
+/// A retrieve's answer: the stored object with `expand` applied (a deleted
+/// object has nothing to expand). With nothing to expand the stored JSON is
+/// served as it is, byte for byte what decoding and re-encoding it would
+/// give.
 pub fn retrieve(name: &str, object: &str, id: &str, expand: &[String]) -> Result<Response, Error> {
     if expand.is_empty() {
         let raw = coll(name)
@@ -325,8 +326,20 @@ pub fn retrieve(name: &str, object: &str, id: &str, expand: &[String]) -> Result
         return Ok(Response::ok(&*raw));
     }
     let mut value = load(name, object, id)?;
-    expand::apply(&mut value, expand)?;
+    if value["deleted"] != json!(true) {
+        expand::apply(&mut value, expand)?;
+    }
     Ok(Response::ok(&value))
+}
+
+/// A list of a whole collection, newest first, with the usual paging and
+/// `expand` parameters and nothing else.
+pub fn list_all(req: &Request, name: &str, url: &str) -> Result<Response, Error> {
+    let mut p = Params::of(req)?;
+    let page = p.page(req)?;
+    let expand = p.finish()?;
+    let found = coll(name).list(&page, true)?;
+    Ok(Response::ok(&list_body(url, found, &expand)?))
 }
 
 /// Loads an object a parameter refers to: a missing one is a 400 naming the

@@ -365,17 +365,6 @@ pub fn list_services(req: &Request) -> Result<Response, Error> {
     )))
 }
 
-fn valid_email(s: &str) -> bool {
-    s.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !s.contains(char::is_whitespace)
-            && !domain.contains('@')
-    })
-}
-
 /// The pending verification for `to`, if one is still active; a stale one
 /// is marked and its code and lookup entry removed.
 fn pending_for(service: &str, to: &str, now: u64) -> Result<Option<Verification>, Error> {
@@ -415,7 +404,7 @@ pub fn create_verification(req: &Request) -> Result<Response, Error> {
     let channel = f.non_empty("Channel").ok_or_else(|| missing("Channel"))?;
     match channel {
         "sms" | "call" | "whatsapp" if !is_e164(to) => return Err(invalid_param("To", to)),
-        "email" if !valid_email(to) => return Err(invalid_param("To", to)),
+        "email" if !wt_sdk::email::is_plausible(to) => return Err(invalid_param("To", to)),
         "sms" | "call" | "whatsapp" | "email" => {}
         other => return Err(invalid_param("Channel", other)),
     }
