@@ -156,23 +156,43 @@ pub struct Verified {
     pub kid: String,
 }
 
+/// Which validity rule a verified license breaks for a twin.
+#[derive(Debug, Clone, Copy)]
+enum Violation {
+    Expired,
+    NotYetValid,
+    WrongAudience,
+}
+
 impl Verified {
-    /// Whether the license covers the twin served as `identity` at `now`.
-    pub fn check(&self, identity: &str, now: u64) -> Result<(), Refusal> {
+    /// The one place the validity rules live: `exp` exclusive, `nbf` with
+    /// leeway, the audience naming the twin.
+    fn violation(&self, identity: &str, now: u64) -> Option<Violation> {
         let c = &self.claims;
         if now >= c.exp {
-            return Err(Refusal::Expired { exp: c.exp });
+            Some(Violation::Expired)
+        } else if c.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
+            Some(Violation::NotYetValid)
+        } else if !c.aud.covers(identity) {
+            Some(Violation::WrongAudience)
+        } else {
+            None
         }
-        if c.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
-            return Err(Refusal::NotYetValid { nbf: c.nbf });
-        }
-        if !c.aud.covers(identity) {
-            return Err(Refusal::WrongAudience {
+    }
+
+    /// Whether the license covers the twin served as `identity` at `now`,
+    /// and if not, why (with the details a message needs).
+    pub fn check(&self, identity: &str, now: u64) -> Result<(), Refusal> {
+        let c = &self.claims;
+        match self.violation(identity, now) {
+            None => Ok(()),
+            Some(Violation::Expired) => Err(Refusal::Expired { exp: c.exp }),
+            Some(Violation::NotYetValid) => Err(Refusal::NotYetValid { nbf: c.nbf }),
+            Some(Violation::WrongAudience) => Err(Refusal::WrongAudience {
                 twin: identity.to_owned(),
                 covered: c.aud.names().join(", "),
-            });
+            }),
         }
-        Ok(())
     }
 }
 
@@ -581,6 +601,18 @@ impl Licensing {
             .clone()
     }
 
+    /// The claims covering `identity` at `now`, if a license does; unlike
+    /// [`check`](Self::check) it builds no refusal, so a twin that needs no
+    /// license pays nothing per request for not having one.
+    pub fn covering(&self, identity: &str, now: u64) -> Option<Claims> {
+        match &*self.token() {
+            Ok(verified) if verified.violation(identity, now).is_none() => {
+                Some(verified.claims.clone())
+            }
+            _ => None,
+        }
+    }
+
     /// The claims covering `identity` at `now`, or why not.
     pub fn check(&self, identity: &str, now: u64) -> Result<Claims, Refusal> {
         match &*self.token() {
@@ -785,16 +817,24 @@ mod tests {
             licensing.check("stripe", NOW),
             Err(Refusal::Token(TokenProblem::Missing))
         );
+        assert_eq!(licensing.covering("stripe", NOW), None);
         std::fs::write(&path, token(&key, &["stripe"], NOW - 100, NOW - 1)).unwrap();
         assert!(licensing.reload());
         assert_eq!(
             licensing.check("stripe", NOW),
             Err(Refusal::Expired { exp: NOW - 1 })
         );
+        assert_eq!(licensing.covering("stripe", NOW), None);
         assert!(!licensing.reload(), "unchanged file");
         std::fs::write(&path, token(&key, &["stripe"], NOW - 100, NOW + 100)).unwrap();
         assert!(licensing.reload());
         assert_eq!(licensing.check("stripe", NOW).unwrap().sub, "acct_1");
+        assert_eq!(
+            licensing.covering("stripe", NOW),
+            licensing.check("stripe", NOW).ok()
+        );
+        assert_eq!(licensing.covering("clerk", NOW), None, "wrong audience");
+        assert_eq!(licensing.covering("stripe", NOW + 100), None, "at exp");
         let status = licensing.status("free", false, NOW);
         assert_eq!(status.state, "not_required");
         let status = licensing.status("clerk", true, NOW);

@@ -246,12 +246,16 @@ impl Transaction {
         Ok(merge(committed, &pending, limit, reverse))
     }
 
-    /// Applies every pending write at once.
-    pub fn commit(self) -> Result<(), StorageError> {
+    /// Applies every pending write at once, leaving the transaction empty
+    /// (a kept instance's store holds on to it until its next request).
+    pub fn commit(&mut self) -> Result<(), StorageError> {
+        self.committed_usage = None;
+        self.delta_keys = 0;
+        self.delta_bytes = 0;
         if self.writes.is_empty() {
             return Ok(());
         }
-        self.backend.apply(self.writes)
+        self.backend.apply(std::mem::take(&mut self.writes))
     }
 }
 

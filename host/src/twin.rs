@@ -585,19 +585,19 @@ impl Twin {
         // Checked per request against the identity the host loaded the twin
         // under (never anything from the request): an expiry takes effect at exactly `exp`, and a request that
         // got past here finishes even if the license lapses meanwhile.
-        let claims = match self
-            .licensing
-            .check(&self.info.identity, crate::license::unix_now())
-        {
-            Ok(claims) => Some(claims),
-            Err(refusal) if self.info.license_required => {
-                return Err(CallError::Unlicensed {
+        let now = crate::license::unix_now();
+        let claims = if self.info.license_required {
+            let claims = self
+                .licensing
+                .check(&self.info.identity, now)
+                .map_err(|refusal| CallError::Unlicensed {
                     twin: self.name.to_string(),
                     code: refusal.code(),
                     reason: refusal.to_string(),
-                });
-            }
-            Err(_) => None,
+                })?;
+            Some(claims)
+        } else {
+            self.licensing.covering(&self.info.identity, now)
         };
         let _waiting =
             QueueSlot::take(&self.queued, self.limits.max_queued_per_twin).ok_or_else(|| {
@@ -639,8 +639,7 @@ impl Twin {
         let data = warm.store.data_mut();
         self.metrics.saw_memory(data.limiter.peak_memory as u64);
         let outbox = std::mem::take(&mut data.outbox);
-        let txn = std::mem::replace(&mut data.txn, self.state.begin());
-        txn.commit().map_err(|err| CallError::Storage {
+        data.txn.commit().map_err(|err| CallError::Storage {
             twin: self.name.to_string(),
             message: err.to_string(),
         })?;
