@@ -395,6 +395,11 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
             "control plane requires the admin token (Authorization: Bearer …)"
         )?;
     }
+    // Signals are caught from before the first ready line: a supervisor that
+    // stops the host as soon as it is ready gets a clean drain, not a kill.
+    let shutdown = ShutdownSignals::install()?;
+    #[cfg(unix)]
+    let _hup = reload_license_on_sighup(host.clone());
     // Unlicensed twins first: every ready line is the last word on its twin.
     for info in &loaded {
         let license = host.license_status(&info.name);
@@ -435,10 +440,8 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let _reload = args
         .watch
         .then(|| host.watch_files(std::time::Duration::from_millis(500)));
-    #[cfg(unix)]
-    let _hup = reload_license_on_sighup(host.clone());
 
-    shutdown_signal().await;
+    shutdown.recv().await;
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;
     Ok(())
@@ -475,24 +478,37 @@ fn reload_license_on_sighup(host: Host) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGINT and SIGTERM, registered when installed (not on first poll), so a
+/// signal that arrives before the host waits for one is still a shutdown.
+struct ShutdownSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(Self {
+                interrupt: signal(SignalKind::interrupt())?,
+                terminate: signal(SignalKind::terminate())?,
+            })
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {}
-        _ = terminate => {}
+        #[cfg(not(unix))]
+        Ok(Self {})
+    }
+
+    async fn recv(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 
