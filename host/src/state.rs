@@ -9,7 +9,7 @@
 //! Where committed state lives is a [`Backend`]: memory by default (tests want
 //! a clean slate and speed), or a redb file per twin with `--state-dir`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -32,6 +32,9 @@ impl StorageError {
 /// Committed state: what a transaction reads through and commits into.
 pub trait Backend: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
+    /// The length of `key`'s value, without copying it: what a write needs
+    /// for the quota.
+    fn value_len(&self, key: &str) -> Result<Option<usize>, StorageError>;
     /// Like [`Transaction::scan`], on committed data only.
     fn scan(
         &self,
@@ -168,9 +171,16 @@ impl Transaction {
         }
     }
 
+    fn value_len(&self, key: &str) -> Result<Option<usize>, StorageError> {
+        match self.writes.get(key) {
+            Some(pending) => Ok(pending.as_ref().map(Vec::len)),
+            None => self.backend.value_len(key),
+        }
+    }
+
     /// Buffers a write unless it would take the twin past `quota`.
     pub fn set(&mut self, key: String, value: Vec<u8>, quota: Quota) -> Result<(), SetError> {
-        let old = self.get(&key)?.map(|v| v.len());
+        let old = self.value_len(&key)?;
         let keys = self.delta_keys + i64::from(old.is_none());
         let bytes = self.delta_bytes + entry_bytes(&key, value.len())
             - old.map_or(0, |len| entry_bytes(&key, len));
@@ -202,7 +212,7 @@ impl Transaction {
 
     /// Deletes `key`; returns whether it existed as seen by this transaction.
     pub fn delete(&mut self, key: &str) -> Result<bool, StorageError> {
-        let old = self.get(key)?.map(|v| v.len());
+        let old = self.value_len(key)?;
         if let Some(len) = old {
             self.delta_keys -= 1;
             self.delta_bytes -= entry_bytes(key, len);
@@ -296,16 +306,54 @@ fn merge(
     out
 }
 
-/// State in a `BTreeMap`: gone when the process exits.
+/// State in memory: gone when the process exits.
 #[derive(Default)]
 struct MemoryBackend {
     inner: Mutex<MemoryState>,
 }
 
+/// Every value behind a hash of its key, and the keys again in order.
+///
+/// A twin's reads and writes are mostly of single keys, and its keys share
+/// long prefixes (`customers/obj/cus_…`): in a B-tree of a few hundred
+/// thousand keys each lookup compared ~20 keys, each one a pointer chase
+/// and a `memcmp` over the shared prefix. The hash finds a key in one probe;
+/// the ordered set is walked only by scans and touched only when a key is
+/// added or removed. Keys are shared between the two, not copied.
 #[derive(Default)]
 struct MemoryState {
-    map: BTreeMap<String, Vec<u8>>,
+    values: HashMap<Arc<str>, Vec<u8>>,
+    order: BTreeSet<Arc<str>>,
     bytes: u64,
+}
+
+impl MemoryState {
+    fn from_entries(entries: Vec<(String, Vec<u8>)>) -> Self {
+        let mut state = Self::default();
+        for (key, value) in entries {
+            state.put(key, value);
+        }
+        state
+    }
+
+    fn put(&mut self, key: String, value: Vec<u8>) {
+        self.bytes += (key.len() + value.len()) as u64;
+        if let Some(old) = self.values.get_mut(key.as_str()) {
+            let old = std::mem::replace(old, value);
+            self.bytes -= (key.len() + old.len()) as u64;
+            return;
+        }
+        let key: Arc<str> = key.into();
+        self.order.insert(key.clone());
+        self.values.insert(key, value);
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.values.remove(key) {
+            self.order.remove(key);
+            self.bytes -= (key.len() + old.len()) as u64;
+        }
+    }
 }
 
 impl MemoryBackend {
@@ -320,7 +368,11 @@ impl MemoryBackend {
 
 impl Backend for MemoryBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
-        Ok(self.lock().map.get(key).cloned())
+        Ok(self.lock().values.get(key).cloned())
+    }
+
+    fn value_len(&self, key: &str) -> Result<Option<usize>, StorageError> {
+        Ok(self.lock().values.get(key).map(Vec::len))
     }
 
     fn scan(
@@ -331,32 +383,27 @@ impl Backend for MemoryBackend {
         reverse: bool,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         let state = self.lock();
-        let range = state.map.range::<str, _>((
+        let range = state.order.range::<str, _>((
             Bound::Included(start),
             end.map_or(Bound::Unbounded, Bound::Excluded),
         ));
-        let clone = |(k, v): (&String, &Vec<u8>)| (k.clone(), v.clone());
+        let entry = |key: &Arc<str>| {
+            let value = state.values.get(key).cloned().unwrap_or_default();
+            (key.to_string(), value)
+        };
         Ok(if reverse {
-            range.rev().take(limit).map(clone).collect()
+            range.rev().take(limit).map(entry).collect()
         } else {
-            range.take(limit).map(clone).collect()
+            range.take(limit).map(entry).collect()
         })
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StorageError> {
         let mut state = self.lock();
-        let MemoryState { map, bytes } = &mut *state;
         for (key, value) in batch {
-            let size = |v: &Vec<u8>| (key.len() + v.len()) as u64;
-            let old = match value {
-                Some(value) => {
-                    *bytes += size(&value);
-                    map.insert(key.clone(), value)
-                }
-                None => map.remove(&key),
-            };
-            if let Some(old) = old {
-                *bytes -= size(&old);
+            match value {
+                Some(value) => state.put(key, value),
+                None => state.remove(&key),
             }
         }
         Ok(())
@@ -368,21 +415,15 @@ impl Backend for MemoryBackend {
     }
 
     fn replace(&self, entries: Vec<(String, Vec<u8>)>) -> Result<(), StorageError> {
-        let bytes = entries
-            .iter()
-            .map(|(k, v)| (k.len() + v.len()) as u64)
-            .sum();
-        *self.lock() = MemoryState {
-            map: entries.into_iter().collect(),
-            bytes,
-        };
+        let state = MemoryState::from_entries(entries);
+        *self.lock() = state;
         Ok(())
     }
 
     fn usage(&self) -> Result<Usage, StorageError> {
         let state = self.lock();
         Ok(Usage {
-            keys: state.map.len() as u64,
+            keys: state.values.len() as u64,
             bytes: state.bytes,
         })
     }
@@ -432,6 +473,10 @@ impl RedbBackend {
 impl Backend for RedbBackend {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
         self.read(|table| Ok(table.get(key)?.map(|v| v.value().to_vec())))
+    }
+
+    fn value_len(&self, key: &str) -> Result<Option<usize>, StorageError> {
+        self.read(|table| Ok(table.get(key)?.map(|v| v.value().len())))
     }
 
     fn scan(
