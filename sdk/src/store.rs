@@ -288,7 +288,7 @@ struct StoredRaw {
 }
 
 #[derive(Serialize)]
-struct StoredRef<'a, T> {
+struct StoredRef<'a, T: ?Sized> {
     seq: u64,
     data: &'a T,
 }
@@ -336,13 +336,25 @@ impl<T: Serialize + DeserializeOwned> Collection<T> {
         get_json(&self.obj_key(id))
     }
 
-    fn store(&self, id: &str, seq: u64, value: &T) -> Result<(), Error> {
+    fn store<V: Serialize + ?Sized>(&self, id: &str, seq: u64, value: &V) -> Result<(), Error> {
         set_json(&self.obj_key(id), &StoredRef { seq, data: value })
     }
 
     /// Adds a new object at the end of the order. An id that already exists
     /// is a 400 `resource_already_exists` (ids are meant to be unique).
     pub fn insert(&self, id: &str, value: &T) -> Result<(), Error> {
+        self.insert_encoded(id, value)
+    }
+
+    /// [`insert`](Self::insert) for an object already encoded as JSON (by
+    /// `serde_json::value::to_raw_value`): a twin that also sends the same
+    /// object in its response or an event encodes it once, not each time.
+    /// The text is stored as given, so it must be what `T` would encode to.
+    pub fn insert_raw(&self, id: &str, value: &serde_json::value::RawValue) -> Result<(), Error> {
+        self.insert_encoded(id, value)
+    }
+
+    fn insert_encoded<V: Serialize + ?Sized>(&self, id: &str, value: &V) -> Result<(), Error> {
         if get(&self.obj_key(id)).is_some() {
             return Err(Error::bad_request(format!("Object '{id}' already exists."))
                 .with_code("resource_already_exists")

@@ -88,13 +88,11 @@ fn create_at(mut p: Params, clock: Option<String>) -> Result<Response, Error> {
     apply_fields(&mut c, &mut p)?;
     let payment_method = p.string("payment_method")?;
     let expand = p.finish()?;
-    coll(COLL).insert(&id, &c)?;
-    events::record("customer.created", &c)?;
+    let raw = wire::insert_created(COLL, &id, &c, "customer.created")?;
     if let Some(pm) = payment_method {
         payment_methods::attach_to(&pm, &id, "payment_method")?;
     }
-    expand::apply(&mut c, &expand)?;
-    Ok(Response::ok(&c))
+    wire::created(&raw, c, &expand)
 }
 
 /// The customer a Checkout Session creates for whoever paid.
@@ -103,8 +101,7 @@ pub fn create_for_checkout(email: Option<&str>) -> Result<Value, Error> {
     let mut c = blank(ids::new("cus"), None);
     apply_fields(&mut c, &mut p)?;
     let id = c["id"].as_str().unwrap_or_default().to_owned();
-    coll(COLL).insert(&id, &c)?;
-    events::record("customer.created", &c)?;
+    wire::insert_created(COLL, &id, &c, "customer.created")?;
     Ok(c)
 }
 

@@ -1,6 +1,8 @@
 //! Events: every state change is recorded; listable and retrievable.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
 use wt_sdk::{Error, Request, Response, ids};
 
 use crate::wire::{self, Params, coll, context, list_body, now};
@@ -13,30 +15,76 @@ pub fn record(kind: &str, object: &Value) -> Result<(), Error> {
 
 /// Records an update with the attributes it changed.
 pub fn record_with(kind: &str, object: &Value, previous: Option<Value>) -> Result<(), Error> {
+    let object = serde_json::value::to_raw_value(object)
+        .map_err(|e| Error::internal(format!("cannot encode the event's object: {e}")))?;
+    record_raw(kind, &object, previous)
+}
+
+/// [`record_with`] for an object already encoded: the event embeds that
+/// text instead of copying and encoding the object again.
+pub fn record_raw(kind: &str, object: &RawValue, previous: Option<Value>) -> Result<(), Error> {
     let ctx = context();
     let id = ids::new("evt");
-    let mut data = json!({"object": object});
-    if let Some(previous) = previous {
-        data["previous_attributes"] = previous;
-    }
     let subscribers = webhooks::subscribers(kind)?;
-    let event = json!({
-        "id": id, "object": "event", "api_version": API_VERSION, "created": now(),
-        "data": data, "livemode": false, "pending_webhooks": subscribers.len(),
-        "request": if ctx.request_id.is_empty() {
-            json!({"id": null, "idempotency_key": null})
-        } else {
-            json!({"id": ctx.request_id, "idempotency_key": ctx.idempotency_key})
+    // Fields in Stripe's (alphabetical) order, as the JSON of a `Value`
+    // would have them.
+    let event = Event {
+        api_version: API_VERSION,
+        created: now(),
+        data: EventData {
+            object,
+            previous_attributes: previous,
         },
-        "type": kind,
-    });
-    coll("events").insert(&id, &event)?;
-    // Serializing a large object costs more than the rest of a small
-    // request; most accounts have no endpoint listening.
+        id: &id,
+        livemode: false,
+        object: "event",
+        pending_webhooks: subscribers.len(),
+        // An event the twin raises on its own, outside a request, has neither.
+        request: if ctx.request_id.is_empty() {
+            EventRequest::default()
+        } else {
+            EventRequest {
+                id: Some(&ctx.request_id),
+                idempotency_key: ctx.idempotency_key.as_deref(),
+            }
+        },
+        kind,
+    };
+    let event = serde_json::value::to_raw_value(&event)
+        .map_err(|e| Error::internal(format!("cannot encode the event: {e}")))?;
+    coll("events").insert_raw(&id, &event)?;
+    // Most accounts have no endpoint listening: nothing more to do.
     if !subscribers.is_empty() {
-        webhooks::deliver(&subscribers, &event.to_string());
+        webhooks::deliver(&subscribers, event.get());
     }
     Ok(())
+}
+
+#[derive(Serialize)]
+struct Event<'a> {
+    api_version: &'a str,
+    created: u64,
+    data: EventData<'a>,
+    id: &'a str,
+    livemode: bool,
+    object: &'a str,
+    pending_webhooks: usize,
+    request: EventRequest<'a>,
+    #[serde(rename = "type")]
+    kind: &'a str,
+}
+
+#[derive(Serialize)]
+struct EventData<'a> {
+    object: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous_attributes: Option<Value>,
+}
+
+#[derive(Serialize, Default)]
+struct EventRequest<'a> {
+    id: Option<&'a str>,
+    idempotency_key: Option<&'a str>,
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

@@ -64,8 +64,7 @@ pub fn create_for(
         "proration": false, "quantity": qty, "quantity_decimal": qty.to_string(),
         "tax_rates": [], "test_clock": customer["test_clock"],
     });
-    coll(COLL).insert(&id, &ii)?;
-    events::record("invoiceitem.created", &ii)?;
+    wire::insert_created(COLL, &id, &ii, "invoiceitem.created")?;
     Ok(ii)
 }
 
@@ -229,8 +228,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         }
         ii["invoice"] = json!(inv_id);
     }
-    coll(COLL).insert(&id, &ii)?;
-    events::record("invoiceitem.created", &ii)?;
+    wire::insert_created(COLL, &id, &ii, "invoiceitem.created")?;
     if let Some(inv_id) = &invoice {
         invoices::refresh_draft(inv_id)?;
     }

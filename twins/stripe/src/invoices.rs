@@ -267,8 +267,7 @@ pub fn create_draft(
         lines.push(line_for_item(&on, &id));
     }
     set_lines(&mut inv, lines);
-    coll(COLL).insert(&id, &inv)?;
-    events::record("invoice.created", &inv)?;
+    wire::insert_created(COLL, &id, &inv, "invoice.created")?;
     Ok(inv)
 }
 

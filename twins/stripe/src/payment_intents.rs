@@ -195,8 +195,7 @@ pub(crate) fn charge(
     pi["payment_method"] = json!(pm_id);
     pi["description"] = json!(description);
     pi["status"] = json!("requires_confirmation");
-    coll(COLL).insert(&id, &pi)?;
-    events::record("payment_intent.created", &pi)?;
+    wire::insert_created(COLL, &id, &pi, "payment_intent.created")?;
     match run_confirm(&mut pi) {
         Ok(()) => Ok(Ok(pi)),
         Err(e) if e.status == 402 => Ok(Err((load(COLL, "payment_intent", &id)?, e))),
@@ -229,8 +228,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         p.take(f);
     }
     let expand = p.finish()?;
-    coll(COLL).insert(&id, &pi)?;
-    events::record("payment_intent.created", &pi)?;
+    wire::insert_created(COLL, &id, &pi, "payment_intent.created")?;
     if confirm {
         run_confirm(&mut pi)?;
     }

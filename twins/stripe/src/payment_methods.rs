@@ -103,8 +103,7 @@ fn new_card(brand: &str, last4: &str, exp_month: i64, exp_year: i64) -> Result<V
             "three_d_secure_usage": {"supported": true}, "wallet": null},
         "created": now(), "customer": null, "livemode": false, "metadata": {}, "type": "card",
     });
-    coll(COLL).insert(&id, &pm)?;
-    events::record("payment_method.created", &pm)?;
+    wire::insert_created(COLL, &id, &pm, "payment_method.created")?;
     Ok(pm)
 }
 

@@ -73,8 +73,7 @@ fn build(p: &mut Params, prefix: &str, recurring_allowed: bool) -> Result<(Strin
                 "type": "service", "unit_label": null, "updated": now(), "url": null,
             });
             apply_metadata(&mut prod, meta)?;
-            coll("products").insert(&id, &prod)?;
-            events::record("product.created", &prod)?;
+            wire::insert_created("products", &id, &prod, "product.created")?;
             id
         }
         (Some(_), Some(_)) => {
@@ -152,8 +151,7 @@ pub fn inline(mut data: Params, prefix: &str, recurring_allowed: bool) -> Result
     let (id, price) = build(&mut data, prefix, recurring_allowed)?;
     data.take("unit_amount_decimal");
     data.finish_in(prefix)?;
-    coll(COLL).insert(&id, &price)?;
-    events::record("price.created", &price)?;
+    wire::insert_created(COLL, &id, &price, "price.created")?;
     Ok(price)
 }
 
@@ -168,10 +166,8 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     apply_metadata(&mut price, p.take("metadata"))?;
     lookup_key(&mut price, &mut p, &id)?;
     let expand = p.finish()?;
-    coll(COLL).insert(&id, &price)?;
-    events::record("price.created", &price)?;
-    expand::apply(&mut price, &expand)?;
-    Ok(Response::ok(&price))
+    let raw = wire::insert_created(COLL, &id, &price, "price.created")?;
+    wire::created(&raw, price, &expand)
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

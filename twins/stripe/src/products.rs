@@ -51,10 +51,8 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     });
     apply_fields(&mut prod, &mut p)?;
     let expand = p.finish()?;
-    coll(COLL).insert(&id, &prod)?;
-    events::record("product.created", &prod)?;
-    expand::apply(&mut prod, &expand)?;
-    Ok(Response::ok(&prod))
+    let raw = wire::insert_created(COLL, &id, &prod, "product.created")?;
+    wire::created(&raw, prod, &expand)
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

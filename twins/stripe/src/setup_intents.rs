@@ -90,8 +90,7 @@ pub(crate) fn confirm_for(customer: Option<&str>, pm_id: &str) -> Result<Value, 
     si["customer"] = json!(customer);
     si["payment_method"] = json!(pm_id);
     si["status"] = json!("requires_confirmation");
-    coll(COLL).insert(&id, &si)?;
-    events::record("setup_intent.created", &si)?;
+    wire::insert_created(COLL, &id, &si, "setup_intent.created")?;
     run_confirm(&mut si)?;
     Ok(si)
 }
@@ -111,8 +110,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         p.take(f);
     }
     let expand = p.finish()?;
-    coll(COLL).insert(&id, &si)?;
-    events::record("setup_intent.created", &si)?;
+    wire::insert_created(COLL, &id, &si, "setup_intent.created")?;
     if confirm {
         run_confirm(&mut si)?;
     }

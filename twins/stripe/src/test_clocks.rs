@@ -34,15 +34,13 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     let expand = p.finish()?;
     let id = ids::new("clock");
     let created = now();
-    let mut tc = json!({
+    let tc = json!({
         "id": id, "object": "test_helpers.test_clock", "created": created,
         "deletes_after": created + LIFETIME, "frozen_time": frozen, "livemode": false,
         "name": name, "status": "ready", "status_details": {},
     });
-    coll(COLL).insert(&id, &tc)?;
-    events::record("test_helpers.test_clock.created", &tc)?;
-    expand::apply(&mut tc, &expand)?;
-    Ok(Response::ok(&tc))
+    let raw = wire::insert_created(COLL, &id, &tc, "test_helpers.test_clock.created")?;
+    wire::created(&raw, tc, &expand)
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {

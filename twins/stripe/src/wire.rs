@@ -4,6 +4,7 @@
 
 use std::cell::{Cell, RefCell};
 
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 use wt_sdk::{Collection, Error, ListPage, Page, Request, Response, clock};
 
@@ -330,6 +331,32 @@ pub fn retrieve(name: &str, object: &str, id: &str, expand: &[String]) -> Result
         expand::apply(&mut value, expand)?;
     }
     Ok(Response::ok(&value))
+}
+
+/// Stores a new object and records its `<kind>.created` event from one
+/// encoding of it, which it returns: a create that expands nothing answers
+/// with exactly that text ([`created`]).
+pub fn insert_created(
+    name: &str,
+    id: &str,
+    object: &Value,
+    event: &str,
+) -> Result<Box<RawValue>, Error> {
+    let raw = serde_json::value::to_raw_value(object)
+        .map_err(|e| Error::internal(format!("cannot encode {id}: {e}")))?;
+    coll(name).insert_raw(id, &raw)?;
+    crate::events::record_raw(event, &raw, None)?;
+    Ok(raw)
+}
+
+/// The answer to a create: the object as [`insert_created`] encoded it, or,
+/// when something is expanded, `object` with those paths expanded.
+pub fn created(raw: &RawValue, mut object: Value, expand: &[String]) -> Result<Response, Error> {
+    if expand.is_empty() {
+        return Ok(Response::ok(raw));
+    }
+    expand::apply(&mut object, expand)?;
+    Ok(Response::ok(&object))
 }
 
 /// A list of a whole collection, newest first, with the usual paging and
