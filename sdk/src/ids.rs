@@ -66,23 +66,55 @@ pub fn is_uuid(s: &str) -> bool {
 const HEX: &[u8; 16] = b"0123456789abcdef";
 
 fn push_random(out: &mut String, len: usize) {
-    let mut buf = [0u8; 64];
-    let mut remaining = len;
-    while remaining > 0 {
-        fill(&mut buf);
-        // Rejection sampling: 248 = 4 * 62, so bytes below it map to the
-        // alphabet without bias.
-        for &b in buf.iter().filter(|&&b| b < 248).take(remaining) {
-            out.push(char::from(ALPHABET[usize::from(b % 62)]));
-            remaining -= 1;
+    POOL.with_borrow_mut(|pool| {
+        let mut remaining = len;
+        while remaining > 0 {
+            // Rejection sampling: 248 = 4 * 62, so bytes below it map to the
+            // alphabet without bias.
+            let b = pool.byte();
+            if b < 248 {
+                out.push(char::from(ALPHABET[usize::from(b % 62)]));
+                remaining -= 1;
+            }
         }
-    }
+    });
 }
 
 fn fill(buf: &mut [u8]) {
-    // The host always links WASI random; failing here means a broken host, and
-    // an id that is not random would silently break uniqueness.
-    getrandom::fill(buf).expect("wt-sdk: the host's random source failed");
+    POOL.with_borrow_mut(|pool| buf.iter_mut().for_each(|b| *b = pool.byte()));
+}
+
+/// How many random bytes one call to the host fetches.
+const POOL_BYTES: usize = 512;
+
+thread_local! {
+    static POOL: std::cell::RefCell<Pool> = const {
+        std::cell::RefCell::new(Pool { bytes: [0; POOL_BYTES], next: POOL_BYTES })
+    };
+}
+
+/// The host's random bytes, fetched a block at a time: each WASI call is a
+/// round trip through the component boundary, and one block serves a few
+/// dozen ids (a Stripe create used to make four calls). Every byte is used
+/// once, as the host gave it.
+struct Pool {
+    bytes: [u8; POOL_BYTES],
+    next: usize,
+}
+
+impl Pool {
+    fn byte(&mut self) -> u8 {
+        if self.next == POOL_BYTES {
+            // The host always links WASI random; failing here means a broken
+            // host, and an id that is not random would silently break
+            // uniqueness.
+            getrandom::fill(&mut self.bytes).expect("wt-sdk: the host's random source failed");
+            self.next = 0;
+        }
+        let b = self.bytes[self.next];
+        self.next += 1;
+        b
+    }
 }
 
 #[cfg(test)]
