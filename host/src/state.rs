@@ -556,9 +556,13 @@ impl Backend for RedbBackend {
             let mut bytes = 0u64;
             for (key, value) in &entries {
                 bytes += (key.len() + value.len()) as u64;
-                table
+                // A key given twice keeps its last value, counted once.
+                let old = table
                     .insert(key.as_str(), value.as_slice())
                     .map_err(StorageError::from_display)?;
+                if let Some(old) = old {
+                    bytes -= (key.len() + old.value().len()) as u64;
+                }
             }
             meta.insert(BYTES, bytes)
                 .map_err(StorageError::from_display)?;
@@ -805,6 +809,47 @@ mod tests {
             assert_eq!(state.export().unwrap(), exported, "{name}");
             assert_eq!(state.usage().unwrap().keys, 4, "{name}");
         }
+    }
+
+    #[test]
+    fn import_of_a_repeated_key_keeps_the_last_value_counted_once() {
+        for (name, state, _dir) in backends() {
+            state
+                .import(vec![
+                    ("k".into(), b"first".to_vec()),
+                    ("j".into(), b"1".to_vec()),
+                    ("k".into(), b"2".to_vec()),
+                ])
+                .unwrap();
+            assert_eq!(
+                state.export().unwrap(),
+                [("j".into(), b"1".to_vec()), ("k".into(), b"2".to_vec())],
+                "{name}"
+            );
+            assert_eq!(
+                state.usage().unwrap(),
+                Usage { keys: 2, bytes: 4 },
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn memory_reads_and_scans_agree_after_overwrites_and_deletes() {
+        let state = TwinState::in_memory();
+        seed(&state, &["a/1", "a/2", "a/3", "b/1"]);
+        let mut txn = state.begin();
+        txn.set("a/2".into(), b"two".to_vec(), NO_QUOTA).unwrap();
+        txn.delete("a/3").unwrap();
+        txn.set("a/0".into(), b"zero".to_vec(), NO_QUOTA).unwrap();
+        txn.commit().unwrap();
+        let txn = state.begin();
+        assert_eq!(txn.get("a/2").unwrap(), Some(b"two".to_vec()));
+        assert_eq!(txn.get("a/3").unwrap(), None);
+        let scanned = txn.scan("a/", Some("a0"), 10, true).unwrap();
+        assert_eq!(keys(&scanned), ["a/2", "a/1", "a/0"]);
+        assert_eq!(scanned[0].1, b"two");
+        assert_eq!(state.usage().unwrap().keys, 4);
     }
 
     #[test]

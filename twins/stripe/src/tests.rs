@@ -78,6 +78,52 @@ fn headers_and_errors() {
 }
 
 #[test]
+fn a_create_answers_stores_and_records_one_encoding() {
+    let created = post("/v1/customers", "email=one@x.io&name=One");
+    assert_eq!(created.status, 200);
+    let c = body(&created);
+    let id = id_of(&c);
+    // The response is the stored object, byte for byte.
+    let retrieved = get(&format!("/v1/customers/{id}"));
+    assert_eq!(retrieved.body, created.body);
+    // The event embeds that same object in Stripe's envelope.
+    let events = ok(get("/v1/events?type=customer.created"));
+    let event = events["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["data"]["object"]["id"] == c["id"])
+        .unwrap()
+        .clone();
+    assert_eq!(event["data"]["object"], c);
+    assert!(event["data"].get("previous_attributes").is_none());
+    assert_eq!(event["object"], "event");
+    assert_eq!(event["type"], "customer.created");
+    assert_eq!(event["livemode"], false);
+    assert_eq!(event["pending_webhooks"], 0);
+    assert!(event["request"]["id"].as_str().unwrap().starts_with("req_"));
+    assert_eq!(event["request"]["idempotency_key"], Value::Null);
+    // Stored (and retrieved) as text with the keys in order, the object as
+    // the create answered it.
+    let raw = get(&format!("/v1/events/{}", id_of(&event)));
+    let text = raw.body_text();
+    assert!(text.starts_with(r#"{"api_version":"#), "{text}");
+    assert!(
+        text.contains(&format!(r#""data":{{"object":{}}}"#, created.body_text())),
+        "{text}"
+    );
+    assert!(text.ends_with(r#""type":"customer.created"}"#), "{text}");
+    // An update's event still carries what changed.
+    ok(post(&format!("/v1/customers/{id}"), "name=Two"));
+    let updated = ok(get("/v1/events?type=customer.updated"));
+    assert_eq!(
+        updated["data"][0]["data"]["previous_attributes"]["name"],
+        "One"
+    );
+    assert_eq!(updated["data"][0]["data"]["object"]["name"], "Two");
+}
+
+#[test]
 fn customer_crud_metadata_list_search() {
     let c = ok(post(
         "/v1/customers",
