@@ -666,6 +666,19 @@ mod tests {
     }
 
     #[test]
+    fn raw_insert_is_an_insert_of_the_encoded_value() {
+        seed(1);
+        let encoded = serde_json::value::to_raw_value(&Thing { n: 2 }).unwrap();
+        THINGS.insert_raw("t2", &encoded).unwrap();
+        assert_eq!(THINGS.get("t2").unwrap().map(|t| t.n), Some(2));
+        assert_eq!(THINGS.get_raw("t2").unwrap().unwrap().get(), encoded.get());
+        let page = THINGS.list(&Page::first(10), false).unwrap();
+        assert_eq!(ns(&page), [1, 2]);
+        let again = THINGS.insert_raw("t2", &encoded).unwrap_err();
+        assert_eq!(again.code.as_deref(), Some("resource_already_exists"));
+    }
+
+    #[test]
     fn crud_keeps_order_and_layout() {
         seed(3);
         assert_eq!(THINGS.get("t2").unwrap(), Some(Thing { n: 2 }));
