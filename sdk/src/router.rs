@@ -38,7 +38,30 @@ struct Route {
     /// `None` matches every method.
     method: Option<Method>,
     pattern: &'static str,
+    /// `pattern` split once, when the route is added.
+    segments: Box<[Segment]>,
     handler: Handler,
+}
+
+impl Route {
+    fn new(method: Option<Method>, pattern: &'static str, handler: Handler) -> Self {
+        Route {
+            method,
+            pattern,
+            segments: compile(pattern),
+            handler,
+        }
+    }
+}
+
+/// One `/`-separated piece of a pattern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Segment {
+    Literal(&'static str),
+    /// `{name}`: one non-empty segment.
+    Param(&'static str),
+    /// `{*name}`: the rest of the path; always the last segment.
+    Rest(&'static str),
 }
 
 /// Routes requests to handlers by method and path.
@@ -102,12 +125,7 @@ impl Router {
     /// segment, `{*rest}` not last): a programming error that every request
     /// would hit, so it is loud at once.
     pub fn add(mut self, method: Method, pattern: &'static str, handler: Handler) -> Self {
-        check_pattern(pattern);
-        self.routes.push(Route {
-            method: Some(method),
-            pattern,
-            handler,
-        });
+        self.routes.push(Route::new(Some(method), pattern, handler));
         self
     }
 
@@ -126,12 +144,7 @@ impl Router {
 
     /// Adds a route matching every method.
     pub fn any(mut self, pattern: &'static str, handler: Handler) -> Self {
-        check_pattern(pattern);
-        self.routes.push(Route {
-            method: None,
-            pattern,
-            handler,
-        });
+        self.routes.push(Route::new(None, pattern, handler));
         self
     }
 
@@ -173,8 +186,9 @@ impl Router {
     pub fn dispatch(&self, mut request: Request) -> Result<Response, Error> {
         let mut captures: Vec<(&'static str, &str)> = Vec::new();
         let mut path_matched = false;
+        let parts = split_path(&request.path);
         for route in &self.routes {
-            if !match_pattern(route.pattern, &request.path, &mut captures) {
+            if !matches(&route.segments, &request.path, &parts, &mut captures) {
                 continue;
             }
             path_matched = true;
@@ -209,9 +223,10 @@ impl Router {
     fn method_not_allowed(&self, request: &Request) -> Error {
         let mut scratch = Vec::new();
         let mut allow: Vec<&str> = Vec::new();
+        let parts = split_path(&request.path);
         for route in &self.routes {
             if let Some(m) = &route.method
-                && match_pattern(route.pattern, &request.path, &mut scratch)
+                && matches(&route.segments, &request.path, &parts, &mut scratch)
                 && !allow.contains(&m.as_str())
             {
                 allow.push(m.as_str());
@@ -225,15 +240,19 @@ impl Router {
     }
 }
 
-fn check_pattern(pattern: &'static str) {
-    assert!(
-        pattern.starts_with('/'),
-        "route pattern {pattern:?} must start with '/'"
-    );
-    let mut segments = pattern[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let braces = seg.contains('{') || seg.contains('}');
-        if !braces {
+/// Splits a pattern into segments.
+///
+/// # Panics
+/// If the pattern is malformed (see [`Router::add`]).
+fn compile(pattern: &'static str) -> Box<[Segment]> {
+    let Some(body) = pattern.strip_prefix('/') else {
+        panic!("route pattern {pattern:?} must start with '/'");
+    };
+    let mut segments = Vec::new();
+    let mut pieces = body.split('/').peekable();
+    while let Some(seg) = pieces.next() {
+        if !seg.contains(['{', '}']) {
+            segments.push(Segment::Literal(seg));
             continue;
         }
         let inner = seg
@@ -242,60 +261,68 @@ fn check_pattern(pattern: &'static str) {
             .unwrap_or_else(|| {
                 panic!("route pattern {pattern:?}: `{seg}` must be a whole `{{name}}` segment")
             });
-        let name = inner.strip_prefix('*').unwrap_or(inner);
+        let (name, rest) = match inner.strip_prefix('*') {
+            Some(name) => (name, true),
+            None => (inner, false),
+        };
         assert!(
             !name.is_empty() && !name.contains(['{', '}', '*']),
             "route pattern {pattern:?}: bad capture `{seg}`"
         );
         assert!(
-            !inner.starts_with('*') || segments.peek().is_none(),
+            !rest || pieces.peek().is_none(),
             "route pattern {pattern:?}: `{seg}` must be the last segment"
         );
+        segments.push(if rest {
+            Segment::Rest(name)
+        } else {
+            Segment::Param(name)
+        });
     }
+    segments.into_boxed_slice()
 }
 
-/// Matches `path` against `pattern`, filling `captures` with raw slices.
-fn match_pattern<'p>(
-    pattern: &'static str,
+/// A path's segments with where each starts, split once per request; empty
+/// (matching nothing) when the path does not start with `/`.
+fn split_path(path: &str) -> Vec<(usize, &str)> {
+    let Some(body) = path.strip_prefix('/') else {
+        return Vec::new();
+    };
+    let mut start = 1;
+    body.split('/')
+        .map(|seg| {
+            let part = (start, seg);
+            start += seg.len() + 1;
+            part
+        })
+        .collect()
+}
+
+/// Whether a route's segments match the path's, filling `captures` with
+/// raw (still percent-encoded) slices of `path`.
+fn matches<'p>(
+    segments: &[Segment],
     path: &'p str,
+    parts: &[(usize, &'p str)],
     captures: &mut Vec<(&'static str, &'p str)>,
 ) -> bool {
     captures.clear();
-    let (Some(mut pat), Some(rest)) = (pattern.strip_prefix('/'), path.strip_prefix('/')) else {
+    let rest = matches!(segments.last(), Some(Segment::Rest(_)));
+    // Most routes differ in length; they cost one comparison.
+    if parts.is_empty() || (!rest && parts.len() != segments.len()) || parts.len() < segments.len()
+    {
         return false;
-    };
-    // `Some` while the path has a segment left (possibly empty).
-    let mut rest_opt: Option<&'p str> = Some(rest);
-    loop {
-        let (pseg, prest) = match pat.split_once('/') {
-            Some((s, r)) => (s, Some(r)),
-            None => (pat, None),
-        };
-        let Some(remaining) = rest_opt else {
-            return false;
-        };
-        if let Some(name) = pseg.strip_prefix("{*").and_then(|s| s.strip_suffix('}')) {
-            captures.push((name, remaining));
-            return true;
-        }
-        let (seg, next) = match remaining.split_once('/') {
-            Some((s, r)) => (s, Some(r)),
-            None => (remaining, None),
-        };
-        if let Some(name) = pseg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            if seg.is_empty() {
-                return false;
-            }
-            captures.push((name, seg));
-        } else if pseg != seg {
-            return false;
-        }
-        rest_opt = next;
-        match prest {
-            Some(p) => pat = p,
-            None => return rest_opt.is_none(),
+    }
+    for (segment, &(start, part)) in segments.iter().zip(parts) {
+        match *segment {
+            Segment::Literal(literal) if literal != part => return false,
+            Segment::Literal(_) => {}
+            Segment::Param(_) if part.is_empty() => return false,
+            Segment::Param(name) => captures.push((name, part)),
+            Segment::Rest(name) => captures.push((name, &path[start..])),
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -368,6 +395,35 @@ mod tests {
         ] {
             assert_eq!(r.route(Request::new("GET", p)).status, 404, "{p}");
         }
+    }
+
+    #[test]
+    fn the_root_is_only_slash_and_a_path_needs_its_slash() {
+        let r = router();
+        assert_eq!(r.route(Request::new("GET", "/")).status, 200);
+        assert_eq!(r.route(Request::new("GET", "//")).status, 404);
+        // The host always sends a leading `/`; without one nothing matches.
+        for p in ["", "v1/customers", "files/a"] {
+            let raw = Request::from_parts(Method::Get, p.into(), String::new(), vec![], vec![]);
+            assert_eq!(r.route(raw).status, 404, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn patterns_compile_to_segments() {
+        assert_eq!(
+            *compile("/v1/customers/{id}/sources/{*rest}"),
+            [
+                Segment::Literal("v1"),
+                Segment::Literal("customers"),
+                Segment::Param("id"),
+                Segment::Literal("sources"),
+                Segment::Rest("rest"),
+            ]
+        );
+        assert_eq!(*compile("/"), [Segment::Literal("")]);
+        assert_eq!(split_path("/a//b"), [(1, "a"), (3, ""), (4, "b")]);
+        assert!(split_path("a/b").is_empty());
     }
 
     #[test]
