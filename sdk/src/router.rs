@@ -1,6 +1,7 @@
 //! Method + path routing.
 //!
-//! Routes are `&'static str` patterns matched segment by segment and
+//! Routes are `&'static str` patterns, split into segments when added and
+//! matched segment by segment against the path (split once per request), and
 //! handlers are plain `fn` pointers, so a `Router` is `Sync` and can live in
 //! a `static`. The host keeps a twin's instance between its requests
 //! (docs/decisions.md §15), so build the table once per instance rather than
