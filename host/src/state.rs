@@ -322,7 +322,7 @@ struct MemoryBackend {
 /// added or removed. Keys are shared between the two, not copied.
 #[derive(Default)]
 struct MemoryState {
-    values: HashMap<Arc<str>, Vec<u8>>,
+    values: HashMap<Arc<str>, Vec<u8>, foldhash::fast::RandomState>,
     order: BTreeSet<Arc<str>>,
     bytes: u64,
 }

@@ -77,6 +77,20 @@ mod sys;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
+/// Every twin's heap: talc instead of wasi-libc's dlmalloc. A request
+/// allocates a hundred-odd small objects (parsed forms, JSON values, keys),
+/// and under load dlmalloc's malloc and free were ~10% of the server core on
+/// a Stripe create (bench/README.md). Talc grows the linear memory itself and
+/// claims a fresh heap when libc's allocator grew it in between, so the two
+/// coexist. Turn the `talc` feature off to bring another allocator.
+#[cfg(all(
+    feature = "talc",
+    target_family = "wasm",
+    not(target_feature = "atomics")
+))]
+#[global_allocator]
+static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
+
 pub use error::{Error, ErrorData, Result};
 pub use request::{Method, Request};
 pub use response::Response;
