@@ -91,7 +91,15 @@ pub fn period_end_after(anchor: u64, unit: &str, count: u32, t: u64) -> u64 {
 }
 
 fn due_prefix(clock: &str) -> String {
-    format!("acct/{}/due/{clock}/", context().account)
+    wire::with_context(|c| ["acct/", &c.account, "/due/", clock, "/"].concat())
+}
+
+/// The due index's key for time `t`: every request scans up to now, so this
+/// is built without `format!` (see `store::push_padded`).
+fn due_key(prefix: &str, t: u64) -> String {
+    let mut key = prefix.to_owned();
+    store::push_padded(&mut key, t, 12);
+    key
 }
 
 /// Where subscription `sub`'s due entry lives (so it can be moved).
@@ -108,7 +116,7 @@ pub fn schedule(sub: &str, clock: &str, at: Option<u64>) -> Result<(), Error> {
     }
     match at {
         Some(t) => {
-            let key = format!("{}{t:012}/{sub}", due_prefix(clock));
+            let key = [&due_key(&due_prefix(clock), t), "/", sub].concat();
             store::set(&key, b"")?;
             store::set(&pointer, key.as_bytes())?;
         }
@@ -123,7 +131,7 @@ pub fn schedule(sub: &str, clock: &str, at: Option<u64>) -> Result<(), Error> {
 /// first.
 pub fn due(clock: &str, now: u64) -> Vec<String> {
     let prefix = due_prefix(clock);
-    let end = format!("{prefix}{:012}", now.saturating_add(1));
+    let end = due_key(&prefix, now.saturating_add(1));
     store::scan(&prefix, Some(&end), MAX_PER_CATCH_UP, false)
         .into_iter()
         .filter_map(|e| e.key.rsplit('/').next().map(str::to_owned))

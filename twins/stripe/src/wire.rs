@@ -69,10 +69,15 @@ pub fn context() -> Context {
     CONTEXT.with(|c| c.borrow().clone())
 }
 
+/// Runs `f` on the current request's context without copying it (every
+/// request builds a few keys from the account).
+pub fn with_context<R>(f: impl FnOnce(&Context) -> R) -> R {
+    CONTEXT.with(|c| f(&c.borrow()))
+}
+
 /// The current account's collection `name`.
 pub fn coll(name: &str) -> Collection<Value> {
-    let account = CONTEXT.with(|c| c.borrow().account.clone());
-    Collection::with_prefix(format!("acct/{account}/{name}"))
+    with_context(|c| Collection::with_prefix(["acct/", &c.account, "/", name].concat()))
 }
 
 /// Twin time in seconds, or the moment [`at_time`] set.
