@@ -90,16 +90,22 @@ pub fn scan(start: &str, end: Option<&str>, limit: u32, reverse: bool) -> Vec<En
 /// use as a scan's exclusive `end`; `None` when there is none (empty prefix
 /// or all `char::MAX`).
 pub fn prefix_end(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
+    // Drop trailing `char::MAX`es, then bump the last remaining character:
+    // one pass from the end, no copy of the prefix as a `Vec<char>` (every
+    // list and scan asks for this).
+    let mut rest = prefix;
+    while let Some(last) = rest.chars().next_back() {
+        rest = &rest[..rest.len() - last.len_utf8()];
         // The next scalar value after `last`, skipping the surrogate gap.
         let next = match last {
             '\u{D7FF}' => Some('\u{E000}'),
             c => char::from_u32(c as u32 + 1),
         };
         if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
+            let mut end = String::with_capacity(rest.len() + next.len_utf8());
+            end.push_str(rest);
+            end.push(next);
+            return Some(end);
         }
     }
     None
@@ -681,6 +687,8 @@ mod tests {
         assert_eq!(prefix_end(""), None);
         assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
         assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(prefix_end("\u{10FFFF}\u{10FFFF}"), None);
+        assert_eq!(prefix_end("é\u{10FFFF}").as_deref(), Some("ê"));
         testing::reset();
         for k in ["p/1", "p/2", "p0", "q"] {
             set(k, b"").unwrap();
