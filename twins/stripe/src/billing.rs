@@ -12,7 +12,7 @@
 use serde_json::Value;
 use wt_sdk::{Error, datetime, store};
 
-use crate::wire::{self, coll, context};
+use crate::wire::{self, coll};
 
 /// The due-index clock name of subscriptions that follow twin time.
 pub const TWIN_CLOCK: &str = "twin";
@@ -104,7 +104,7 @@ fn due_key(prefix: &str, t: u64) -> String {
 
 /// Where subscription `sub`'s due entry lives (so it can be moved).
 fn pointer_key(sub: &str) -> String {
-    format!("acct/{}/due-at/{sub}", context().account)
+    wire::with_context(|c| ["acct/", &c.account, "/due-at/", sub].concat())
 }
 
 /// Puts `sub` in `clock`'s due index at `at`, replacing its old entry;
@@ -116,7 +116,9 @@ pub fn schedule(sub: &str, clock: &str, at: Option<u64>) -> Result<(), Error> {
     }
     match at {
         Some(t) => {
-            let key = [&due_key(&due_prefix(clock), t), "/", sub].concat();
+            let mut key = due_key(&due_prefix(clock), t);
+            key.push('/');
+            key.push_str(sub);
             store::set(&key, b"")?;
             store::set(&pointer, key.as_bytes())?;
         }

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
-use crate::wire::{self, Params, apply_metadata, coll, context, list_body, load, now};
+use crate::wire::{self, Params, apply_metadata, coll, list_body, load, now};
 use crate::{
     customers, errors, events, expand, payment_intents, payment_methods, prices, setup_intents,
     subscriptions,
@@ -247,7 +247,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         .iter()
         .filter_map(|l| l["amount_total"].as_i64())
         .sum();
-    let host = context().host;
+    let host = wire::with_context(|c| c.host.clone());
     let mut cs = json!({
         "id": id, "object": "checkout.session", "adaptive_pricing": {"enabled": false},
         "after_expiration": null, "allow_promotion_codes": null,

@@ -5,7 +5,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 use wt_sdk::{Error, Request, Response, ids};
 
-use crate::wire::{self, Params, coll, context, list_body, now};
+use crate::wire::{self, Params, coll, list_body, now};
 use crate::{API_VERSION, webhooks};
 
 /// Records `type` about `object` (a snapshot of it now).
@@ -23,35 +23,38 @@ pub fn record_with(kind: &str, object: &Value, previous: Option<Value>) -> Resul
 /// [`record_with`] for an object already encoded: the event embeds that
 /// text instead of copying and encoding the object again.
 pub fn record_raw(kind: &str, object: &RawValue, previous: Option<Value>) -> Result<(), Error> {
-    let ctx = context();
     let id = ids::new("evt");
     let subscribers = webhooks::subscribers(kind)?;
-    // Fields in Stripe's (alphabetical) order, as the JSON of a `Value`
-    // would have them.
-    let event = Event {
-        api_version: API_VERSION,
-        created: now(),
-        data: EventData {
-            object,
-            previous_attributes: previous,
-        },
-        id: &id,
-        livemode: false,
-        object: "event",
-        pending_webhooks: subscribers.len(),
-        // An event the twin raises on its own, outside a request, has neither.
-        request: if ctx.request_id.is_empty() {
-            EventRequest::default()
-        } else {
-            EventRequest {
-                id: Some(&ctx.request_id),
-                idempotency_key: ctx.idempotency_key.as_deref(),
-            }
-        },
-        kind,
-    };
-    let event = serde_json::value::to_raw_value(&event)
-        .map_err(|e| Error::internal(format!("cannot encode the event: {e}")))?;
+    let created = now();
+    // Encoded while the request context is borrowed, not copied.
+    let event = wire::with_context(|ctx| {
+        // Fields in Stripe's (alphabetical) order, as the JSON of a `Value`
+        // would have them.
+        let event = Event {
+            api_version: API_VERSION,
+            created,
+            data: EventData {
+                object,
+                previous_attributes: previous,
+            },
+            id: &id,
+            livemode: false,
+            object: "event",
+            pending_webhooks: subscribers.len(),
+            // An event the twin raises on its own, outside a request, has neither.
+            request: if ctx.request_id.is_empty() {
+                EventRequest::default()
+            } else {
+                EventRequest {
+                    id: Some(&ctx.request_id),
+                    idempotency_key: ctx.idempotency_key.as_deref(),
+                }
+            },
+            kind,
+        };
+        serde_json::value::to_raw_value(&event)
+    })
+    .map_err(|e| Error::internal(format!("cannot encode the event: {e}")))?;
     coll("events").insert_raw(&id, &event)?;
     // Most accounts have no endpoint listening: nothing more to do.
     if !subscribers.is_empty() {

@@ -65,12 +65,8 @@ pub fn automated<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
-pub fn context() -> Context {
-    CONTEXT.with(|c| c.borrow().clone())
-}
-
-/// Runs `f` on the current request's context without copying it (every
-/// request builds a few keys from the account).
+/// Runs `f` on the current request's context, borrowed: every request builds
+/// keys from the account, and every event names the request.
 pub fn with_context<R>(f: impl FnOnce(&Context) -> R) -> R {
     CONTEXT.with(|c| f(&c.borrow()))
 }
@@ -444,7 +440,7 @@ pub fn escape_html(s: &str) -> String {
 /// Session's `url`, an invoice's `hosted_invoice_url`): a global entry
 /// `page/{id}` names the account that owns it.
 pub fn publish_page(id: &str) -> Result<(), Error> {
-    wt_sdk::store::set(&format!("page/{id}"), context().account.as_bytes())?;
+    with_context(|c| wt_sdk::store::set(&format!("page/{id}"), c.account.as_bytes()))?;
     Ok(())
 }
 
