@@ -29,7 +29,7 @@ proptest! {
         match prefix_end(&prefix) {
             Some(end) => {
                 prop_assert!(key < end, "{key:?} should sort before {end:?}");
-                prop_assert!(!end.starts_with(&prefix) || prefix.is_empty());
+                prop_assert!(!end.starts_with(&prefix), "{end:?} starts with {prefix:?}");
                 // Whatever sorts at or after the prefix and before the end
                 // starts with the prefix.
                 if other >= prefix && other < end {
