@@ -19,6 +19,17 @@ pub const MAX_KEY_BYTES: usize = 1024;
 /// How much of a twin's stderr is kept per request: enough for a panic message.
 const STDERR_CAPTURE_BYTES: usize = 4096;
 
+/// What every instance of one twin shares with the twin itself.
+#[derive(Clone)]
+pub struct Shared {
+    /// Where the deliveries it queues go.
+    pub outbound: std::sync::Arc<crate::outbound::Outbound>,
+    /// Which destinations it may queue deliveries to.
+    pub policy: std::sync::Arc<crate::outbound::Policy>,
+    /// Its counters, and its log allowance.
+    pub metrics: std::sync::Arc<crate::metrics::Metrics>,
+}
+
 /// Store data of one instance. An instance may serve many requests in turn
 /// (docs/decisions.md §15); [`InstanceState::begin_request`] resets what is
 /// per request.
@@ -36,8 +47,12 @@ pub struct InstanceState {
     pub(crate) stderr: MemoryOutputPipe,
     /// Requests queued by this call, sent only once it commits.
     pub(crate) outbox: Vec<(String, crate::outbound::OutboundRequest)>,
+    /// Bytes (URL, headers, body) of `outbox`.
+    outbox_bytes: usize,
     outbound: std::sync::Arc<crate::outbound::Outbound>,
     policy: std::sync::Arc<crate::outbound::Policy>,
+    /// The twin's counters, and its log allowance.
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     /// The twin's settings as of the start of this call.
     config: crate::settings::Snapshot,
     /// The validated license claims covering this twin, if any.
@@ -52,10 +67,14 @@ impl InstanceState {
         txn: Transaction,
         clock: TwinClock,
         limits: &Limits,
-        outbound: std::sync::Arc<crate::outbound::Outbound>,
-        policy: std::sync::Arc<crate::outbound::Policy>,
+        shared: Shared,
         config: crate::settings::Snapshot,
     ) -> Self {
+        let Shared {
+            outbound,
+            policy,
+            metrics,
+        } = shared;
         let stderr = MemoryOutputPipe::new(STDERR_CAPTURE_BYTES);
         let wasi = WasiCtx::builder()
             .stderr(stderr.clone())
@@ -83,8 +102,10 @@ impl InstanceState {
             ticks: 0,
             stderr,
             outbox: Vec::new(),
+            outbox_bytes: 0,
             outbound,
             policy,
+            metrics,
             config,
             license: None,
             wasi,
@@ -107,6 +128,7 @@ impl InstanceState {
         self.license = license;
         self.ticks = 0;
         self.outbox.clear();
+        self.outbox_bytes = 0;
         self.limiter.denied_memory_growth = None;
     }
 
@@ -218,7 +240,17 @@ impl store::Host for InstanceState {
     }
 
     fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
-        Ok(self.txn.delete(&key)?)
+        // No such key can exist, so there is nothing to delete (or stage).
+        if key.is_empty() || key.len() > MAX_KEY_BYTES {
+            return Ok(false);
+        }
+        match self.txn.delete(&key) {
+            Ok(existed) => Ok(existed),
+            // `delete` has no error to give the twin: past the staging bound
+            // the request traps, and none of its writes commit.
+            Err(SetError::Quota(message)) => Err(wasmtime::Error::msg(message)),
+            Err(SetError::Storage(err)) => Err(err.into()),
+        }
     }
 
     fn scan(
@@ -251,7 +283,20 @@ impl clock::Host for InstanceState {
 
 impl log::Host for InstanceState {
     fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        use crate::logs::{Admission, MAX_LINE_BYTES, printable_cut};
         let twin = &*self.twin;
+        match self.metrics.logs.admit() {
+            Admission::Drop => return Ok(()),
+            Admission::Log { dropped_before: 0 } => {}
+            Admission::Log { dropped_before } => tracing::warn!(
+                target: "twin",
+                twin,
+                dropped = dropped_before,
+                "log lines dropped: the twin logged more than {} a second",
+                crate::logs::LINES_PER_SECOND
+            ),
+        }
+        let message = printable_cut(&message, MAX_LINE_BYTES);
         match level {
             log::Level::Trace => tracing::trace!(target: "twin", twin, "{message}"),
             log::Level::Debug => tracing::debug!(target: "twin", twin, "{message}"),
@@ -274,6 +319,25 @@ impl outbound::Host for InstanceState {
                 crate::outbound::MAX_PER_CALL
             ))));
         }
+        use crate::outbound::{MAX_BODY_BYTES, MAX_BYTES_PER_CALL};
+        if request.body.len() > MAX_BODY_BYTES {
+            return Ok(Err(outbound::OutboundError::Invalid(format!(
+                "an outbound body is limited to {MAX_BODY_BYTES} bytes; got {}",
+                request.body.len()
+            ))));
+        }
+        let bytes = request.url.len()
+            + request.body.len()
+            + request
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len())
+                .sum::<usize>();
+        if self.outbox_bytes + bytes > MAX_BYTES_PER_CALL {
+            return Ok(Err(outbound::OutboundError::TooMany(format!(
+                "one request may queue at most {MAX_BYTES_PER_CALL} bytes of outbound requests"
+            ))));
+        }
         let method = request.method.to_ascii_uppercase();
         if let Err(refusal) = self.policy.check(&method, &request.url, &request.headers) {
             return Ok(Err(match refusal {
@@ -281,6 +345,13 @@ impl outbound::Host for InstanceState {
                 crate::outbound::Refusal::Invalid(why) => outbound::OutboundError::Invalid(why),
             }));
         }
+        let queued_body: usize = self.outbox.iter().map(|(_, r)| r.body.len()).sum();
+        if let Err(crate::outbound::Backlog(why)) =
+            self.outbound.has_room(queued_body, request.body.len())
+        {
+            return Ok(Err(outbound::OutboundError::TooMany(why)));
+        }
+        self.outbox_bytes += bytes;
         let id = self.outbound.next_id();
         self.outbox.push((
             id.clone(),

@@ -25,7 +25,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Load twins and serve them over HTTP until interrupted.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Print what a twin component says about itself.
     Inspect(InspectArgs),
     /// Print the versions this binary was built with.
@@ -169,9 +169,21 @@ struct RunArgs {
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     max_state: usize,
-    /// Let twins send webhooks to this host (or host:port) beside loopback. Repeatable.
-    #[arg(long = "allow-outbound", value_name = "HOST[:PORT]")]
+    /// Let twins send webhooks to this host (or host:port) beside loopback;
+    /// `self` lets them reach this wt-host's twins (never its control
+    /// plane). Repeatable.
+    #[arg(long = "allow-outbound", value_name = "HOST[:PORT]|self")]
     allow_outbound: Vec<String>,
+    /// Answer to this name in `Host` beside localhost, *.localhost and
+    /// loopback addresses (on a loopback --listen, other names are refused,
+    /// which stops DNS-rebinding pages). Repeatable.
+    #[arg(long = "allow-host", value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Request body bytes held at once across all twins, while they are
+    /// read and while they wait for their twin; beyond it, 503 with
+    /// Retry-After.
+    #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = units::parse_size)]
+    max_buffered_bodies: usize,
     /// Requests kept in each twin's journal (/_wt/twins/NAME/requests); 0 turns it off.
     #[arg(long, value_name = "N", default_value_t = 1000)]
     journal_size: usize,
@@ -226,7 +238,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         init_logging(self.logging.log_format);
         match self.command {
-            Command::Run(args) => run(args).await,
+            Command::Run(args) => run(*args).await,
             Command::Inspect(args) => inspect(args).await,
             Command::Reset { twin, remote } => remote.reset(twin).await,
             Command::State { command, remote } => remote.state(command).await,
@@ -313,6 +325,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         max_memory_bytes: args.max_memory,
         max_request_body: args.max_request_body,
         max_queued_per_twin: args.max_queue,
+        max_buffered_body_bytes: args.max_buffered_bodies,
         max_state_bytes: args.max_state as u64,
         journal_capacity: args.journal_size,
         max_instances: args.max_instances,
@@ -375,6 +388,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         },
         drain_timeout: args.drain_timeout,
         admin_token: args.admin_token.clone(),
+        allowed_hosts: args.allow_host.clone(),
     };
     let running = host
         .serve(config)
@@ -516,8 +530,14 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("WT_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,wasmtime=warn,cranelift=warn"));
+    // Colors only for a terminal (and never with NO_COLOR): a log file or
+    // a CI log gets plain text, where an escape sequence can only be a
+    // twin's, and twins' text is escaped (logs.rs).
+    use std::io::IsTerminal as _;
+    let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(color)
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),

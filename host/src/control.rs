@@ -114,7 +114,7 @@ pub(crate) async fn control(
         },
         (&Method::DELETE, ["twins", name, "outbound"]) => match ctx.host.twin(name) {
             Some(twin) => {
-                twin.outbound().clear().await;
+                twin.outbound().cancel_all().await;
                 json_response(StatusCode::OK, &json!({ "cleared": name }))
             }
             None => unknown_twin(ctx, name),

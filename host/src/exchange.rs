@@ -64,11 +64,41 @@ pub fn from_twin_response(
 const MAX_RESPONSE_HEADERS: usize = 100;
 const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
 
+/// Headers that frame the message or manage the connection. The host writes
+/// the framing of every response itself (hyper computes `content-length`
+/// from the body it is given), so a twin's own copies are dropped: a
+/// `content-length` that disagreed with the body, came twice, or carried a
+/// list, or a `transfer-encoding` beside it, would let a twin end its
+/// response early and forge the next one on a kept-alive connection, which
+/// the client would read as the answer to its next request (to any twin).
+const FRAMING_HEADERS: [&str; 8] = [
+    "connection",
+    "content-length",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Whether the host drops this header from a twin's response.
+fn is_framing_header(name: &HeaderName) -> bool {
+    FRAMING_HEADERS.contains(&name.as_str())
+}
+
 fn build_response(response: types::Response) -> Result<http::Response<Bytes>, String> {
     let status = StatusCode::from_u16(response.status)
         .ok()
         .filter(|s| s.as_u16() <= 599)
         .ok_or_else(|| format!("status {} is not an HTTP status", response.status))?;
+    // A 1xx is not a final answer: a 101 would hand the connection over to
+    // the twin, any other would leave the client waiting for one more.
+    if status.is_informational() {
+        return Err(format!(
+            "status {status} is informational; a twin answers with a final status (200-599)"
+        ));
+    }
     if response.headers.len() > MAX_RESPONSE_HEADERS {
         return Err(format!(
             "{} headers; at most {MAX_RESPONSE_HEADERS} are allowed",
@@ -85,7 +115,17 @@ fn build_response(response: types::Response) -> Result<http::Response<Bytes>, St
             "{header_bytes} bytes of headers; at most {MAX_RESPONSE_HEADER_BYTES} are allowed"
         ));
     }
-    let mut out = http::Response::new(Bytes::from(response.body));
+    // 204 and 304 never carry a body on the wire, and 205 must not: whatever
+    // the twin put there would be read as the start of the next response.
+    let body = if matches!(
+        status,
+        StatusCode::NO_CONTENT | StatusCode::RESET_CONTENT | StatusCode::NOT_MODIFIED
+    ) {
+        Bytes::new()
+    } else {
+        Bytes::from(response.body)
+    };
+    let mut out = http::Response::new(body);
     *out.status_mut() = status;
     let headers = out.headers_mut();
     headers.reserve(response.headers.len());
@@ -94,6 +134,9 @@ fn build_response(response: types::Response) -> Result<http::Response<Bytes>, St
             .map_err(|_| format!("header name {name:?} is not valid"))?;
         let value = HeaderValue::from_str(&value)
             .map_err(|_| format!("header {name:?} has a value HTTP cannot carry"))?;
+        if is_framing_header(&header) {
+            continue;
+        }
         headers.append(header, value);
     }
     Ok(out)
@@ -226,6 +269,74 @@ mod tests {
             body: vec![],
         };
         assert_eq!(from_twin_response("hello", status_700, 1024).status(), 500);
+    }
+
+    #[test]
+    fn framing_headers_from_a_twin_are_dropped() {
+        for (name, value) in [
+            ("content-length", "5"),
+            ("content-length", " 2"),
+            ("content-length", "2, 2"),
+            ("content-length", "-1"),
+            ("transfer-encoding", "chunked"),
+            ("connection", "upgrade"),
+            ("upgrade", "websocket"),
+            ("keep-alive", "timeout=1"),
+            ("trailer", "x-later"),
+            ("te", "trailers"),
+            ("proxy-connection", "keep-alive"),
+        ] {
+            let response = from_twin_response(
+                "hello",
+                types::Response {
+                    status: 200,
+                    headers: vec![
+                        (name.into(), value.into()),
+                        (name.into(), value.into()),
+                        ("x-kept".into(), "1".into()),
+                    ],
+                    body: b"{}".to_vec(),
+                },
+                1024,
+            );
+            assert_eq!(response.status(), 200, "{name}: {value}");
+            assert!(response.headers().get(name).is_none(), "{name}: {value}");
+            assert_eq!(response.headers()["x-kept"], "1");
+            assert_eq!(response.body().as_ref(), b"{}");
+        }
+    }
+
+    #[test]
+    fn informational_statuses_are_refused() {
+        for status in [100, 101, 102, 103, 199] {
+            let response = from_twin_response(
+                "hello",
+                types::Response {
+                    status,
+                    headers: vec![("upgrade".into(), "websocket".into())],
+                    body: vec![],
+                },
+                1024,
+            );
+            assert_eq!(response.status(), 500, "{status}");
+        }
+    }
+
+    #[test]
+    fn bodiless_statuses_lose_their_body() {
+        for status in [204, 304] {
+            let response = from_twin_response(
+                "hello",
+                types::Response {
+                    status,
+                    headers: vec![],
+                    body: b"HTTP/1.1 200 OK".to_vec(),
+                },
+                1024,
+            );
+            assert_eq!(response.status(), status);
+            assert!(response.body().is_empty());
+        }
     }
 
     #[test]

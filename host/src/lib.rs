@@ -25,6 +25,7 @@
 
 mod bindings;
 mod cache;
+mod caller;
 mod capabilities;
 pub mod clock;
 mod control;
@@ -35,6 +36,7 @@ mod instances;
 mod journal;
 pub mod license;
 mod limits;
+mod logs;
 mod metrics;
 mod outbound;
 pub mod project;
@@ -147,13 +149,11 @@ impl HostBuilder {
                 linker,
                 cache: ArtifactCache::new(self.cache_dir),
                 state_dir: self.state_dir,
-                http: reqwest::Client::builder()
-                    .user_agent(concat!("wt-host/", env!("CARGO_PKG_VERSION")))
-                    .build()
-                    .map_err(|e| Error::Engine(format!("HTTP client: {e}")))?,
+                http: outbound::client().map_err(|e| Error::Engine(format!("HTTP client: {e}")))?,
                 policy: Arc::new(outbound::Policy {
                     allowed: self.allow_outbound,
                 }),
+                body_budget: Arc::new(server::BodyBudget::new(self.limits.max_buffered_body_bytes)),
                 limits: self.limits,
                 licensing: self.licensing.unwrap_or_default(),
                 clock: TwinClock::default(),
@@ -203,6 +203,7 @@ struct HostInner {
     licensing: Arc<license::Licensing>,
     clock: TwinClock,
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
+    body_budget: Arc<server::BodyBudget>,
 }
 
 impl HostInner {
@@ -622,6 +623,14 @@ impl Host {
     /// The limits every twin runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
+    }
+
+    pub(crate) fn body_budget(&self) -> &Arc<server::BodyBudget> {
+        &self.inner.body_budget
+    }
+
+    pub(crate) fn outbound_policy(&self) -> &outbound::Policy {
+        &self.inner.policy
     }
 
     /// Starts serving every loaded twin over HTTP.

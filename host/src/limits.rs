@@ -19,6 +19,10 @@ pub struct Limits {
     /// this the host answers 503 with `Retry-After` instead of queueing
     /// without bound.
     pub max_queued_per_twin: usize,
+    /// Request body bytes the host holds at once, across all twins, while
+    /// it reads them and while they wait for their twin: the queue is
+    /// bounded in bytes, not only in requests (503 beyond).
+    pub max_buffered_body_bytes: usize,
     /// Largest single value a twin may store.
     pub max_value_bytes: usize,
     /// Requests kept in each twin's journal (`/_wt/twins/{t}/requests`);
@@ -45,6 +49,7 @@ impl Default for Limits {
             max_request_body: 10 << 20,
             max_response_body: 16 << 20,
             max_queued_per_twin: 1024,
+            max_buffered_body_bytes: 256 << 20,
             max_value_bytes: 1 << 20,
             journal_capacity: 1000,
             max_state_keys: 1_000_000,

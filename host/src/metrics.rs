@@ -32,6 +32,8 @@ pub struct Metrics {
     count: AtomicU64,
     sum_micros: AtomicU64,
     peak_memory: AtomicU64,
+    /// The twin's log allowance; what it dropped is a metric.
+    pub(crate) logs: crate::logs::LogBudget,
 }
 
 impl Metrics {
@@ -102,6 +104,12 @@ pub fn render<'a>(twins: impl Iterator<Item = (&'a str, &'a Metrics)>) -> String
         "wt_memory_kills_total",
         "Requests stopped at the memory limit.",
         &|m| m.memory_kills.load(Ordering::Relaxed),
+    );
+    counter(
+        &mut out,
+        "wt_log_lines_dropped_total",
+        "Log lines a twin wrote past its allowance (100 a second, bursts of 1000).",
+        &|m| m.logs.dropped(),
     );
     counter(
         &mut out,

@@ -1,20 +1,58 @@
 //! Requests twins send out (webhooks, status callbacks): checked against a
 //! deny-by-default destination policy when queued, sent only after the
 //! queuing request commits, retried with backoff, and logged.
+//!
+//! A delivery is the host acting for an untrusted twin, so it is bounded the
+//! way the twin is (docs/SECURITY.md): by count and bytes per call, bytes
+//! pending per twin, deliveries in flight per twin; it carries
+//! [`DELIVERY_HEADER`](crate::caller::DELIVERY_HEADER) so this host's own
+//! listeners know it; it never follows a redirect; and a reset stops it.
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
+
+use crate::caller::DELIVERY_HEADER;
 
 /// Requests one twin call may queue.
 pub const MAX_PER_CALL: usize = 100;
+/// Body bytes one queued request may carry: webhooks are small JSON
+/// documents (a Stripe event is a few KiB).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+/// Body and header bytes one twin call may queue in all.
+pub const MAX_BYTES_PER_CALL: usize = 4 << 20;
+/// Body bytes of one twin's deliveries still pending (queued or retrying);
+/// past it, `enqueue` answers `too-many` until some settle. Together with
+/// the log's bound this caps what one twin's deliveries hold in the host.
+pub const MAX_PENDING_BYTES: usize = 16 << 20;
+/// Deliveries of one twin in flight at once: a twin cannot open a flood of
+/// connections to one receiver (or to another twin, where allowed).
+const MAX_IN_FLIGHT: usize = 8;
 /// Deliveries kept in each twin's log.
 const LOG_CAPACITY: usize = 1000;
+/// Body bytes of settled deliveries kept in each twin's log; older entries
+/// are forgotten first.
+const LOG_BYTES: usize = 16 << 20;
+/// Headers a queued request may not set: the host frames each request
+/// (a twin's `content-length` could smuggle a second request into the
+/// connection), names its destination from the URL, and marks it.
+const HOST_OWNED_HEADERS: [&str; 10] = [
+    "connection",
+    "content-length",
+    "host",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    DELIVERY_HEADER,
+];
 /// Attempts before a delivery is marked failed.
 const MAX_ATTEMPTS: u32 = 6;
 /// First retry delay; doubles each time (1 s, 2 s, 4 s, 8 s, 16 s).
@@ -25,9 +63,15 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Which destinations twins may reach.
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
-    /// Hosts (`example.test`) or `host:port` pairs allowed beside loopback.
+    /// Hosts (`example.test`) or `host:port` pairs allowed beside loopback;
+    /// `self` lets twins reach the twin routes of this host (never its
+    /// control plane).
     pub allowed: Vec<String>,
 }
+
+/// The `--allow-outbound` entry that lets twins deliver to this host's
+/// twins.
+pub const SELF: &str = "self";
 
 /// A request a twin queued, checked.
 #[derive(Debug, Clone, Serialize)]
@@ -40,6 +84,11 @@ pub struct OutboundRequest {
 }
 
 impl Policy {
+    /// Whether twins may deliver to the twin routes of this host.
+    pub fn allows_self(&self) -> bool {
+        self.allowed.iter().any(|a| a == SELF)
+    }
+
     /// Checks a queued request: `Err` says why it is refused.
     pub fn check(
         &self,
@@ -65,8 +114,13 @@ impl Policy {
         http::Method::from_bytes(method.as_bytes())
             .map_err(|_| Refusal::Invalid(format!("{method:?} is not an HTTP method")))?;
         for (name, value) in headers {
-            http::HeaderName::from_bytes(name.as_bytes())
+            let header = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Refusal::Invalid(format!("header name {name:?} is not valid")))?;
+            if HOST_OWNED_HEADERS.contains(&header.as_str()) {
+                return Err(Refusal::Invalid(format!(
+                    "header {name:?} is set by the host, not by a twin"
+                )));
+            }
             http::HeaderValue::from_str(value)
                 .map_err(|_| Refusal::Invalid(format!("header {name:?} has an invalid value")))?;
         }
@@ -105,6 +159,8 @@ pub enum Status {
     Pending,
     Delivered,
     Failed,
+    /// Stopped by a reset (or `DELETE …/outbound`) before it settled.
+    Cancelled,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -123,28 +179,60 @@ pub struct Delivery {
     request: OutboundRequest,
     queued_at_millis: u64,
     progress: tokio::sync::Mutex<Progress>,
+    /// Stops the task that retries it.
+    task: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+/// What one twin's deliveries share: the connection pool, the in-flight
+/// bound, the pending bytes, the flush signal.
+#[derive(Debug)]
+struct Sender {
+    twin: String,
+    client: reqwest::Client,
+    /// Wakes workers sleeping between retries (flush).
+    wake: Notify,
+    in_flight: Semaphore,
+    /// Body bytes of deliveries not yet settled.
+    pending_bytes: AtomicUsize,
 }
 
 /// One twin's outbound queue and delivery log.
 #[derive(Debug)]
 pub struct Outbound {
-    twin: String,
     log: Mutex<VecDeque<Arc<Delivery>>>,
-    client: reqwest::Client,
-    /// Wakes workers sleeping between retries (flush).
-    wake: Arc<Notify>,
+    sender: Arc<Sender>,
     next: AtomicU64,
 }
+
+/// Why `enqueue` cannot take another request now.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Backlog(pub String);
 
 impl Outbound {
     pub fn new(twin: &str, client: reqwest::Client) -> Self {
         Self {
-            twin: twin.to_owned(),
             log: Mutex::new(VecDeque::new()),
-            client,
-            wake: Arc::new(Notify::new()),
+            sender: Arc::new(Sender {
+                twin: twin.to_owned(),
+                client,
+                wake: Notify::new(),
+                in_flight: Semaphore::new(MAX_IN_FLIGHT),
+                pending_bytes: AtomicUsize::new(0),
+            }),
             next: AtomicU64::new(1),
         }
+    }
+
+    /// Whether `bytes` more may be queued on top of what is pending and what
+    /// this call queued already (`queued_in_call`).
+    pub fn has_room(&self, queued_in_call: usize, bytes: usize) -> Result<(), Backlog> {
+        let pending = self.sender.pending_bytes.load(Ordering::Acquire);
+        if pending + queued_in_call + bytes > MAX_PENDING_BYTES {
+            return Err(Backlog(format!(
+                "the twin has {pending} bytes of deliveries pending; at most {MAX_PENDING_BYTES} may be (try again once some are delivered)"
+            )));
+        }
+        Ok(())
     }
 
     /// A fresh delivery id, unique within this twin.
@@ -159,6 +247,9 @@ impl Outbound {
     /// Starts delivering requests whose call has committed.
     pub fn send(&self, requests: Vec<(String, OutboundRequest)>) {
         for (id, request) in requests {
+            self.sender
+                .pending_bytes
+                .fetch_add(request.body.len(), Ordering::AcqRel);
             let delivery = Arc::new(Delivery {
                 id,
                 request,
@@ -169,26 +260,70 @@ impl Outbound {
                     last_status: None,
                     last_error: None,
                 }),
+                task: Mutex::new(None),
             });
-            {
-                let mut log = self.lock();
-                if log.len() == LOG_CAPACITY {
-                    log.pop_front();
+            self.remember(delivery.clone());
+            let sender = self.sender.clone();
+            let task = tokio::spawn({
+                let delivery = delivery.clone();
+                async move { run(&sender, &delivery).await }
+            });
+            *lock(&delivery.task) = Some(task.abort_handle());
+        }
+    }
+
+    /// Adds a delivery to the log, forgetting the oldest settled ones past
+    /// the log's count and byte bounds (pending ones are bounded by
+    /// `MAX_PENDING_BYTES` instead, and stay until they settle).
+    fn remember(&self, delivery: Arc<Delivery>) {
+        // Declared first so it is dropped after the lock is let go.
+        let mut forgotten = Vec::new();
+        let mut log = self.lock();
+        log.push_back(delivery);
+        let mut bytes: usize = log.iter().map(|d| d.request.body.len()).sum();
+        let mut index = 0;
+        while (log.len() > LOG_CAPACITY || bytes > LOG_BYTES) && index < log.len() {
+            let settled = log[index]
+                .progress
+                .try_lock()
+                .is_ok_and(|p| p.status != Status::Pending);
+            if settled {
+                if let Some(old) = log.remove(index) {
+                    bytes -= old.request.body.len();
+                    forgotten.push(old);
                 }
-                log.push_back(delivery.clone());
+            } else {
+                index += 1;
             }
-            let (client, wake, twin) = (self.client.clone(), self.wake.clone(), self.twin.clone());
-            tokio::spawn(async move { run(&twin, &client, &delivery, &wake).await });
         }
     }
 
     /// Makes one more attempt at every pending delivery now, and waits for
     /// them: a test's "send the webhooks, then assert".
     pub async fn flush(&self) {
-        self.wake.notify_waiters();
+        self.sender.wake.notify_waiters();
         let pending: Vec<Arc<Delivery>> = self.lock().iter().cloned().collect();
         for delivery in pending {
-            attempt(&self.twin, &self.client, &delivery).await;
+            attempt(&self.sender, &delivery).await;
+        }
+    }
+
+    /// Stops every pending delivery (marked `cancelled`) and forgets the
+    /// whole log: what a reset and `DELETE …/outbound` do, so a webhook loop
+    /// or a flood stops there.
+    pub async fn cancel_all(&self) {
+        let deliveries: Vec<Arc<Delivery>> = self.lock().drain(..).collect();
+        for delivery in deliveries {
+            if let Some(task) = lock(&delivery.task).take() {
+                task.abort();
+            }
+            let mut progress = delivery.progress.lock().await;
+            if progress.status == Status::Pending {
+                progress.status = Status::Cancelled;
+                self.sender
+                    .pending_bytes
+                    .fetch_sub(delivery.request.body.len(), Ordering::AcqRel);
+            }
         }
     }
 
@@ -213,52 +348,61 @@ impl Outbound {
         }
         out
     }
+}
 
-    /// Forgets delivered and failed entries (pending ones keep going).
-    pub async fn clear(&self) {
-        let deliveries: Vec<Arc<Delivery>> = self.lock().drain(..).collect();
-        let mut keep = Vec::new();
-        for delivery in deliveries {
-            if delivery.progress.lock().await.status == Status::Pending {
-                keep.push(delivery);
-            }
-        }
-        self.lock().extend(keep);
-    }
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The client every twin's deliveries share: it follows no redirect, since
+/// a redirect would take a delivery to a destination the policy never saw
+/// (webhook senders such as Stripe treat a 3xx as a failed attempt too).
+pub fn client() -> reqwest::Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("wt-host/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
 }
 
 /// Retries until delivered or out of attempts, sleeping between tries
 /// unless a flush wakes it.
-async fn run(twin: &str, client: &reqwest::Client, delivery: &Delivery, wake: &Notify) {
+async fn run(sender: &Sender, delivery: &Delivery) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        if attempt(twin, client, delivery).await != Status::Pending {
+        if attempt(sender, delivery).await != Status::Pending {
             return;
         }
         tokio::select! {
             _ = tokio::time::sleep(backoff) => {}
-            _ = wake.notified() => {}
+            _ = sender.wake.notified() => {}
         }
         backoff = backoff.saturating_mul(2);
     }
 }
 
 /// One attempt, unless the delivery is already settled; returns its status.
-async fn attempt(twin: &str, client: &reqwest::Client, delivery: &Delivery) -> Status {
+async fn attempt(sender: &Sender, delivery: &Delivery) -> Status {
+    let twin = sender.twin.as_str();
     let mut progress = delivery.progress.lock().await;
     if progress.status != Status::Pending {
         return progress.status;
     }
+    // Waits for one of the twin's few connection slots; never closed.
+    let Ok(_slot) = sender.in_flight.acquire().await else {
+        return progress.status;
+    };
     progress.attempts += 1;
     let request = &delivery.request;
     let method = http::Method::from_bytes(request.method.as_bytes()).unwrap_or(http::Method::POST);
-    let mut builder = client
+    let mut builder = sender
+        .client
         .request(method, &request.url)
         .timeout(ATTEMPT_TIMEOUT)
         .body(request.body.clone());
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
     }
+    builder = builder.header(DELIVERY_HEADER, format!("{twin} {}", delivery.id));
     match builder.send().await {
         Ok(response) if response.status().is_success() => {
             progress.status = Status::Delivered;
@@ -279,9 +423,14 @@ async fn attempt(twin: &str, client: &reqwest::Client, delivery: &Delivery) -> S
         tracing::warn!(
             twin,
             delivery = delivery.id,
-            url = request.url,
+            url = crate::logs::printable(&request.url).as_ref(),
             "outbound delivery failed for good"
         );
+    }
+    if progress.status != Status::Pending {
+        sender
+            .pending_bytes
+            .fetch_sub(request.body.len(), Ordering::AcqRel);
     }
     progress.status
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body as _;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -18,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::caller::CallerPolicy;
 use crate::control;
 use crate::exchange::{error_response, json_response};
 use crate::twin::Twin;
@@ -40,6 +42,10 @@ pub struct ServeConfig {
     /// Required as `Authorization: Bearer <token>` on the control plane;
     /// mandatory when listening beyond loopback.
     pub admin_token: Option<String>,
+    /// Names clients may use in `Host` beside `localhost`, `*.localhost` and
+    /// loopback addresses, which are all a loopback listener answers to
+    /// (a DNS-rebinding page would use a name of its own).
+    pub allowed_hosts: Vec<String>,
 }
 
 /// Which port a twin listens on when `ports` does not say.
@@ -61,6 +67,7 @@ impl Default for ServeConfig {
             own_ports: OwnPorts::Described,
             drain_timeout: Duration::from_secs(10),
             admin_token: None,
+            allowed_hosts: Vec::new(),
         }
     }
 }
@@ -219,6 +226,11 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
             .or_insert_with(|| SocketAddr::new(config.listen.ip(), 0));
     }
     let addrs = Arc::new(addrs);
+    let caller = Arc::new(CallerPolicy {
+        check_host: config.listen.ip().is_loopback(),
+        allowed_hosts: config.allowed_hosts.clone(),
+        self_delivery: host.outbound_policy().allows_self(),
+    });
 
     let (stop, stop_rx) = watch::channel(false);
     let mut loops = JoinSet::new();
@@ -228,6 +240,7 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
             addrs: addrs.clone(),
             route,
             admin_token: admin_token.clone(),
+            caller: caller.clone(),
         };
         loops.spawn(accept_loop(
             listener,
@@ -260,6 +273,7 @@ pub(crate) struct Ctx {
     pub(crate) addrs: Arc<Addresses>,
     route: Route,
     admin_token: Option<Arc<str>>,
+    caller: Arc<CallerPolicy>,
 }
 
 async fn accept_loop(
@@ -357,6 +371,9 @@ struct DroppedByFault;
 
 async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     let (parts, body) = req.into_parts();
+    if let Err(refused) = ctx.caller.check_any(&parts) {
+        return Answer::Response(refused.into_response());
+    }
     let (parts, target) = match &ctx.route {
         Route::Twin(name) => match admin_alias(name, &parts) {
             Some(aliased) => (aliased, Target::Control),
@@ -374,6 +391,14 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
             (parts, target)
         }
     };
+    let checked = match &target {
+        Target::Answer(_) => Ok(()),
+        Target::Control => ctx.caller.check_control(&parts),
+        Target::Twin(..) => ctx.caller.check_twin(&parts),
+    };
+    if let Err(refused) = checked {
+        return Answer::Response(refused.into_response());
+    }
     if let Target::Answer(response) = target {
         return Answer::Response(response);
     }
@@ -393,8 +418,16 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         );
         return Answer::Response(response);
     }
-    let body = match read_body(body, ctx.host.limits().max_request_body).await {
-        Ok(body) => body,
+    // Held until the answer: the bytes of a body waiting for its twin count
+    // against the budget as long as the host holds them.
+    let (body, _budget) = match read_body(
+        body,
+        ctx.host.limits().max_request_body,
+        ctx.host.body_budget(),
+    )
+    .await
+    {
+        Ok(read) => read,
         Err(response) => return Answer::Response(response),
     };
     match target {
@@ -497,27 +530,156 @@ fn host_label(parts: &http::request::Parts) -> Option<&str> {
     (!label.is_empty() && !label.contains('.')).then_some(label)
 }
 
-async fn read_body(body: Incoming, max: usize) -> Result<Bytes, http::Response<Bytes>> {
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err)
-            if err
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
-            Err(error_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request_too_large",
-                &format!("request bodies are limited to {max} bytes"),
-                None,
-            ))
+/// Reads a request body of at most `max` bytes, taking its bytes from the
+/// host-wide `budget` as they arrive (all at once when `Content-Length`
+/// says how many): many large bodies at once get 503s, not the host's
+/// memory.
+async fn read_body(
+    body: Incoming,
+    max: usize,
+    budget: &Arc<BodyBudget>,
+) -> Result<(Bytes, Option<BudgetPermit>), http::Response<Bytes>> {
+    let mut body = Limited::new(body, max);
+    let mut held: Option<BudgetPermit> = None;
+    if let Some(length) = body.size_hint().exact() {
+        let length = usize::try_from(length).unwrap_or(usize::MAX);
+        if length == 0 {
+            return Ok((Bytes::new(), None));
         }
-        Err(err) => Err(error_response(
-            StatusCode::BAD_REQUEST,
-            "bad_request_body",
-            &format!("could not read the request body: {err}"),
+        if length <= max {
+            match budget.take(length) {
+                Some(permit) => held = Some(permit),
+                None => return Err(refuse_after_draining(body, budget).await),
+            }
+        }
+    }
+    let mut chunks: Vec<Bytes> = Vec::new();
+    let mut total = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|err| body_error(&*err, max))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        total += data.len();
+        let covered = held.as_ref().map_or(0, BudgetPermit::bytes);
+        if total > covered {
+            let Some(more) = budget.take(total - covered) else {
+                drop(chunks);
+                drop(held);
+                return Err(refuse_after_draining(body, budget).await);
+            };
+            match &mut held {
+                Some(permit) => permit.merge(more),
+                None => held = Some(more),
+            }
+        }
+        chunks.push(data);
+    }
+    let bytes = match chunks.len() {
+        0 => Bytes::new(),
+        1 => chunks.pop().unwrap_or_default(),
+        _ => {
+            let mut joined = Vec::with_capacity(total);
+            for chunk in &chunks {
+                joined.extend_from_slice(chunk);
+            }
+            Bytes::from(joined)
+        }
+    };
+    Ok((bytes, held))
+}
+
+/// The budget's refusal, sent once the rest of the body is read and
+/// dropped (within `max`): a response sent while the client still writes
+/// would be lost to the reset that closing an unread connection causes.
+async fn refuse_after_draining(
+    mut body: Limited<Incoming>,
+    budget: &BodyBudget,
+) -> http::Response<Bytes> {
+    while let Some(Ok(_)) = body.frame().await {}
+    budget.refusal()
+}
+
+fn body_error(
+    err: &(dyn std::error::Error + Send + Sync + 'static),
+    max: usize,
+) -> http::Response<Bytes> {
+    if err
+        .downcast_ref::<http_body_util::LengthLimitError>()
+        .is_some()
+    {
+        return error_response(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request_too_large",
+            &format!("request bodies are limited to {max} bytes"),
             None,
-        )),
+        );
+    }
+    error_response(
+        StatusCode::BAD_REQUEST,
+        "bad_request_body",
+        &format!("could not read the request body: {err}"),
+        None,
+    )
+}
+
+/// The request body bytes the host may hold at once
+/// ([`Limits::max_buffered_body_bytes`](crate::Limits)), counted in KiB so
+/// any budget fits a semaphore.
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    kib: Arc<tokio::sync::Semaphore>,
+    max_bytes: usize,
+}
+
+/// Bytes taken from the budget, given back on drop.
+#[derive(Debug)]
+pub(crate) struct BudgetPermit(tokio::sync::OwnedSemaphorePermit);
+
+impl BudgetPermit {
+    fn bytes(&self) -> usize {
+        self.0.num_permits() * 1024
+    }
+
+    fn merge(&mut self, other: BudgetPermit) {
+        self.0.merge(other.0);
+    }
+}
+
+impl BodyBudget {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        let kib = (max_bytes / 1024).min(tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            kib: Arc::new(tokio::sync::Semaphore::new(kib)),
+            max_bytes,
+        }
+    }
+
+    /// At least `bytes` from the budget, now or not at all.
+    fn take(&self, bytes: usize) -> Option<BudgetPermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+        self.kib
+            .clone()
+            .try_acquire_many_owned(kib)
+            .ok()
+            .map(BudgetPermit)
+    }
+
+    fn refusal(&self) -> http::Response<Bytes> {
+        let mut response = error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "host_busy",
+            &format!(
+                "the host already holds {} bytes of request bodies (--max-buffered-bodies); try again shortly",
+                self.max_bytes
+            ),
+            None,
+        );
+        response.headers_mut().insert(
+            http::header::RETRY_AFTER,
+            http::HeaderValue::from_static("1"),
+        );
+        response
     }
 }
 

@@ -59,13 +59,14 @@ impl Settings {
         declared: impl IntoIterator<Item = (String, String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut settings = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         for (key, description, default_text) in declared {
             let default =
                 serde_json::from_str(&default_text).map_err(|err| ConfigError::BadDeclaration {
                     key: key.clone(),
                     reason: format!("default {default_text:?} is not JSON: {err}"),
                 })?;
-            if settings.iter().any(|s: &Setting| s.key == key) {
+            if !seen.insert(key.clone()) {
                 return Err(ConfigError::BadDeclaration {
                     key,
                     reason: "declared twice".into(),
@@ -105,12 +106,15 @@ impl Settings {
     /// declared with the same JSON type (a reload keeps the operator's
     /// choices; a changed or removed setting starts from its default).
     pub fn carry_over(&self, old: &Settings) {
+        // By key, so a reload costs the same per setting however many there are.
+        let old_types: std::collections::HashMap<&str, &'static str> = old
+            .declared
+            .iter()
+            .map(|o| (o.key.as_str(), json_type(&o.default)))
+            .collect();
         let keep = |from: &Snapshot, into: &mut BTreeMap<String, String>| {
             for s in &self.declared {
-                let compatible = old
-                    .declared
-                    .iter()
-                    .any(|o| o.key == s.key && json_type(&o.default) == json_type(&s.default));
+                let compatible = old_types.get(s.key.as_str()) == Some(&json_type(&s.default));
                 if let (true, Some(value)) = (compatible, from.get(&s.key)) {
                     into.insert(s.key.clone(), value.clone());
                 }

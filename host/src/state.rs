@@ -76,6 +76,17 @@ pub enum SetError {
     Quota(String),
 }
 
+/// Bytes one request may stage (keys and values written, keys deleted)
+/// before it commits: a request's writes are held in memory until then, so
+/// without this a twin could hold up to its whole state quota per request.
+pub const MAX_STAGED_BYTES: usize = 64 << 20;
+
+/// What a staged write holds in memory: its key, its value, and a little
+/// for the map entry (so a flood of deletes counts too).
+fn staged_bytes(key: &str, value: Option<&Vec<u8>>) -> usize {
+    key.len() + value.map_or(0, Vec::len) + 32
+}
+
 fn entry_bytes(key: &str, value_len: usize) -> i64 {
     i64::try_from(key.len().saturating_add(value_len)).unwrap_or(i64::MAX)
 }
@@ -120,6 +131,7 @@ impl TwinState {
             committed_usage: None,
             delta_keys: 0,
             delta_bytes: 0,
+            staged: 0,
         }
     }
 
@@ -153,6 +165,9 @@ pub struct Transaction {
     /// What the pending writes add to the committed usage.
     delta_keys: i64,
     delta_bytes: i64,
+    /// What the pending writes hold in memory, bounded by
+    /// [`MAX_STAGED_BYTES`].
+    staged: usize,
 }
 
 impl std::fmt::Debug for Transaction {
@@ -180,6 +195,7 @@ impl Transaction {
 
     /// Buffers a write unless it would take the twin past `quota`.
     pub fn set(&mut self, key: String, value: Vec<u8>, quota: Quota) -> Result<(), SetError> {
+        let staged = self.staged_after(&key, Some(&value))?;
         let old = self.value_len(&key)?;
         let keys = self.delta_keys + i64::from(old.is_none());
         let bytes = self.delta_bytes + entry_bytes(&key, value.len())
@@ -206,19 +222,37 @@ impl Transaction {
         }
         self.delta_keys = keys;
         self.delta_bytes = bytes;
+        self.staged = staged;
         self.writes.insert(key, Some(value));
         Ok(())
     }
 
-    /// Deletes `key`; returns whether it existed as seen by this transaction.
-    pub fn delete(&mut self, key: &str) -> Result<bool, StorageError> {
-        let old = self.value_len(key)?;
-        if let Some(len) = old {
-            self.delta_keys -= 1;
-            self.delta_bytes -= entry_bytes(key, len);
+    /// What `staged` would be with `key` staged as `value`, if within bounds.
+    fn staged_after(&self, key: &str, value: Option<&Vec<u8>>) -> Result<usize, SetError> {
+        let replaced = self
+            .writes
+            .get(key)
+            .map_or(0, |old| staged_bytes(key, old.as_ref()));
+        let staged = self.staged - replaced + staged_bytes(key, value);
+        if staged > MAX_STAGED_BYTES && staged > self.staged {
+            return Err(SetError::Quota(format!(
+                "one request may stage at most {MAX_STAGED_BYTES} bytes of writes and deletes before it commits"
+            )));
         }
+        Ok(staged)
+    }
+
+    /// Deletes `key`; returns whether it existed as seen by this transaction.
+    /// Deleting what is not there stages nothing.
+    pub fn delete(&mut self, key: &str) -> Result<bool, SetError> {
+        let Some(len) = self.value_len(key)? else {
+            return Ok(false);
+        };
+        self.staged = self.staged_after(key, None)?;
+        self.delta_keys -= 1;
+        self.delta_bytes -= entry_bytes(key, len);
         self.writes.insert(key.to_owned(), None);
-        Ok(old.is_some())
+        Ok(true)
     }
 
     /// Entries with `start <= key < end` as this transaction sees them:
@@ -262,6 +296,7 @@ impl Transaction {
         self.committed_usage = None;
         self.delta_keys = 0;
         self.delta_bytes = 0;
+        self.staged = 0;
         if self.writes.is_empty() {
             return Ok(());
         }

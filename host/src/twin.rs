@@ -395,6 +395,10 @@ impl Twin {
             source_name: source_name.clone(),
             reason: err.to_string(),
         })?;
+        let described = checked_description(described).map_err(|reason| LoadError::Describe {
+            source_name: source_name.clone(),
+            reason,
+        })?;
         let name = req.name.unwrap_or_else(|| described.name.clone());
         if !is_valid_name(&name) {
             return Err(LoadError::BadName { source_name, name });
@@ -542,7 +546,7 @@ impl Twin {
         self.runtime.instances().discard(self.key);
         self.journal.clear();
         self.faults.clear();
-        self.outbound.clear().await;
+        self.outbound.cancel_all().await;
         self.settings.reset();
         self.clock.clear();
         self.state.clear().map_err(|err| self.storage_error(&err))
@@ -667,8 +671,11 @@ impl Twin {
             self.state.begin(),
             self.clock.clone(),
             &self.limits,
-            self.outbound.clone(),
-            self.policy.clone(),
+            crate::capabilities::Shared {
+                outbound: self.outbound.clone(),
+                policy: self.policy.clone(),
+                metrics: self.metrics.clone(),
+            },
             self.settings.snapshot(),
         );
         let mut store = Store::new(self.runtime.engine(), data);
@@ -740,8 +747,72 @@ impl Twin {
         if !stderr.is_empty() {
             message = format!("{message}; stderr: {stderr}");
         }
+        // The message goes into the 500 body and the operator's log: a
+        // twin's panic text must not drive the terminal.
+        let message = crate::logs::printable(&message).into_owned();
         CallError::Trap { twin, message }
     }
+}
+
+/// Settings one twin may declare: far more than any vendor's quirks, few
+/// enough that loading and reloading stay instant.
+pub const MAX_SETTINGS: usize = 256;
+/// Bytes of one `describe` string (a description, a setting's default).
+const MAX_DESCRIBE_TEXT: usize = 4096;
+/// Bytes of the idempotency conflict body.
+const MAX_CONFLICT_BODY: usize = 64 << 10;
+
+/// What `describe` returned, within bounds and printable: it reaches the
+/// operator's terminal (`ready` lines, `wt-host list`) and every listing.
+fn checked_description(mut info: crate::bindings::Info) -> Result<crate::bindings::Info, String> {
+    if info.settings.len() > MAX_SETTINGS {
+        return Err(format!(
+            "declares {} settings; at most {MAX_SETTINGS} are allowed",
+            info.settings.len()
+        ));
+    }
+    let text = |field: &str, value: &mut String| {
+        if value.len() > MAX_DESCRIBE_TEXT {
+            return Err(format!(
+                "{field} is {} bytes; at most {MAX_DESCRIBE_TEXT} are allowed",
+                value.len()
+            ));
+        }
+        if let std::borrow::Cow::Owned(clean) = crate::logs::printable(value) {
+            *value = clean;
+        }
+        Ok(())
+    };
+    text("name", &mut info.name)?;
+    text("version", &mut info.version)?;
+    text("api-version", &mut info.api_version)?;
+    text("description", &mut info.description)?;
+    for setting in &mut info.settings {
+        text("a setting's key", &mut setting.key)?;
+        text("a setting's description", &mut setting.description)?;
+        text("a setting's default", &mut setting.default_value)?;
+    }
+    if let Some(conflict) = &info.idempotency {
+        if http::HeaderName::from_bytes(conflict.header.as_bytes()).is_err() {
+            return Err(format!(
+                "idempotency header {:?} is not a header name",
+                crate::logs::printable(&conflict.header)
+            ));
+        }
+        if !(400..=599).contains(&conflict.status) {
+            return Err(format!(
+                "idempotency conflict status {} is not an error status",
+                conflict.status
+            ));
+        }
+        if conflict.body.len() > MAX_CONFLICT_BODY {
+            return Err(format!(
+                "the idempotency conflict body is {} bytes; at most {MAX_CONFLICT_BODY} are allowed",
+                conflict.body.len()
+            ));
+        }
+    }
+    Ok(info)
 }
 
 fn deadline_ticks(timeout: Duration) -> u64 {

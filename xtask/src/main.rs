@@ -84,7 +84,7 @@ fn ensure_wasm_target() -> Result<()> {
 }
 
 /// Guest crates that exist for the tests: components to refuse or misbehave.
-const FIXTURES: &[&str] = &["cli-command", "adversary", "licensed"];
+const FIXTURES: &[&str] = &["cli-command", "adversary", "licensed", "bloated"];
 
 /// The twin crates: every folder under `twins/` with a Cargo.toml.
 fn twin_crates(root: &Path) -> Result<Vec<String>> {
