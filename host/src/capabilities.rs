@@ -11,7 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use crate::bindings::{self, clock, config, license, log, outbound, store};
 use crate::clock::TwinClock;
 use crate::limits::Limits;
-use crate::state::{Quota, SetError, Transaction};
+use crate::state::{Quota, ScanError, SetError, Transaction};
 
 /// Longest key a twin may store; keys are identifiers, not payloads.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -262,12 +262,20 @@ impl store::Host for InstanceState {
     ) -> wasmtime::Result<Vec<store::Entry>> {
         // Bound what one call can copy into the guest at once.
         let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(10_000);
-        Ok(self
+        // Whatever the twin could not receive into its memory is not
+        // copied out of the state either.
+        let max_bytes = self.limiter.max_memory_bytes;
+        match self
             .txn
-            .scan(&start, end.as_deref(), limit, reverse)?
-            .into_iter()
-            .map(|(key, value)| store::Entry { key, value })
-            .collect())
+            .scan_within(&start, end.as_deref(), limit, reverse, max_bytes)
+        {
+            Ok(entries) => Ok(entries
+                .into_iter()
+                .map(|(key, value)| store::Entry { key, value })
+                .collect()),
+            Err(ScanError::Storage(err)) => Err(err.into()),
+            Err(too_large) => Err(wasmtime::Error::msg(too_large.to_string())),
+        }
     }
 }
 

@@ -82,6 +82,23 @@ const FRAMING_HEADERS: [&str; 8] = [
     "upgrade",
 ];
 
+/// What a twin's non-JSON responses are served under: a sandbox that keeps
+/// forms, scripts and popups working (Stripe's hosted checkout page posts a
+/// form) but never the page's own origin.
+const SANDBOX: &str = "sandbox allow-forms allow-scripts allow-popups allow-modals allow-downloads";
+
+/// JSON is never rendered as a page, so an API answer needs no sandbox.
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let essence = v.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("application/json")
+                || essence.to_ascii_lowercase().ends_with("+json")
+        })
+}
+
 /// Whether the host drops this header from a twin's response.
 fn is_framing_header(name: &HeaderName) -> bool {
     FRAMING_HEADERS.contains(&name.as_str())
@@ -138,6 +155,16 @@ fn build_response(response: types::Response) -> Result<http::Response<Bytes>, St
             continue;
         }
         headers.append(header, value);
+    }
+    if !is_json(headers) {
+        // A page a twin serves runs in an opaque origin: it shares no
+        // origin with the control plane (on the shared listener) or the
+        // `/admin/*` aliases (on the twin's own port), whatever the browser.
+        // Policies combine, so a twin's own CSP cannot loosen this one.
+        headers.append(
+            http::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SANDBOX),
+        );
     }
     Ok(out)
 }
@@ -303,6 +330,43 @@ mod tests {
             assert!(response.headers().get(name).is_none(), "{name}: {value}");
             assert_eq!(response.headers()["x-kept"], "1");
             assert_eq!(response.body().as_ref(), b"{}");
+        }
+    }
+
+    #[test]
+    fn pages_are_sandboxed_and_json_is_not() {
+        let answer = |content_type: Option<&str>| {
+            let headers = content_type
+                .map(|t| vec![("content-type".to_owned(), t.to_owned())])
+                .unwrap_or_default();
+            from_twin_response(
+                "hello",
+                types::Response {
+                    status: 200,
+                    headers,
+                    body: b"<script>fetch('/_wt/twins')</script>".to_vec(),
+                },
+                1024,
+            )
+        };
+        for page in [Some("text/html"), Some("image/svg+xml"), None] {
+            let response = answer(page);
+            let csp = response.headers()["content-security-policy"]
+                .to_str()
+                .unwrap();
+            assert!(csp.starts_with("sandbox ") && !csp.contains("allow-same-origin"));
+        }
+        for json in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+        ] {
+            assert!(
+                answer(Some(json))
+                    .headers()
+                    .get("content-security-policy")
+                    .is_none()
+            );
         }
     }
 

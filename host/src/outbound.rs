@@ -111,8 +111,14 @@ impl Policy {
         let host = uri
             .host()
             .ok_or_else(|| Refusal::Invalid(format!("{url:?} has no host")))?;
-        http::Method::from_bytes(method.as_bytes())
+        let parsed = http::Method::from_bytes(method.as_bytes())
             .map_err(|_| Refusal::Invalid(format!("{method:?} is not an HTTP method")))?;
+        // CONNECT would turn the host into a tunnel; TRACE echoes headers.
+        if parsed == http::Method::CONNECT || parsed == http::Method::TRACE {
+            return Err(Refusal::Invalid(format!(
+                "{method} is not a method twins may send"
+            )));
+        }
         for (name, value) in headers {
             let header = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Refusal::Invalid(format!("header name {name:?} is not valid")))?;
@@ -361,7 +367,35 @@ pub fn client() -> reqwest::Result<reqwest::Client> {
     reqwest::Client::builder()
         .user_agent(concat!("wt-host/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
+        .dns_resolver(Arc::new(LoopbackNames))
         .build()
+}
+
+/// Resolves `localhost` and every name under `.localhost` to loopback
+/// without asking DNS (RFC 6761, as browsers do): the policy lets twins
+/// reach those names because they are loopback, so no resolver may say
+/// otherwise. It also makes `http://myapp.localhost:3000/hook` work where
+/// the system resolver does not know such names. Other names (allowed with
+/// `--allow-outbound`) go to the system resolver.
+#[derive(Debug)]
+struct LoopbackNames;
+
+impl reqwest::dns::Resolve for LoopbackNames {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            if host == "localhost" || host.ends_with(".localhost") {
+                let loopback: Vec<std::net::SocketAddr> = vec![
+                    (std::net::Ipv4Addr::LOCALHOST, 0).into(),
+                    (std::net::Ipv6Addr::LOCALHOST, 0).into(),
+                ];
+                return Ok(Box::new(loopback.into_iter()) as reqwest::dns::Addrs);
+            }
+            let found: Vec<std::net::SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            Ok(Box::new(found.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
 }
 
 /// Retries until delivered or out of attempts, sleeping between tries
@@ -487,6 +521,8 @@ mod tests {
             ("POST", "/relative"),
             ("POST", "ftp://127.0.0.1/"),
             ("BAD METHOD", "http://127.0.0.1/"),
+            ("CONNECT", "http://127.0.0.1/"),
+            ("TRACE", "http://127.0.0.1/"),
         ] {
             assert!(
                 matches!(policy.check(method, url, &[]), Err(Refusal::Invalid(_))),

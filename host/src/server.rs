@@ -25,6 +25,11 @@ use crate::exchange::{error_response, json_response};
 use crate::twin::Twin;
 use crate::{Answer, Host, call_twin};
 
+/// How long a client gets to send a request's body: a body trickled in a
+/// byte at a time would otherwise hold its share of the body budget (and a
+/// connection) for ever. Headers get as long (`header_read_timeout`).
+const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// The control plane's path prefix; never a twin name.
 pub const CONTROL_PREFIX: &str = "/_wt";
 
@@ -420,15 +425,25 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     }
     // Held until the answer: the bytes of a body waiting for its twin count
     // against the budget as long as the host holds them.
-    let (body, _budget) = match read_body(
+    let reading = read_body(
         body,
         ctx.host.limits().max_request_body,
         ctx.host.body_budget(),
-    )
-    .await
-    {
-        Ok(read) => read,
-        Err(response) => return Answer::Response(response),
+    );
+    let (body, _budget) = match tokio::time::timeout(BODY_READ_TIMEOUT, reading).await {
+        Ok(Ok(read)) => read,
+        Ok(Err(response)) => return Answer::Response(response),
+        Err(_) => {
+            return Answer::Response(error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_body_timeout",
+                &format!(
+                    "the request body did not arrive within {} s",
+                    BODY_READ_TIMEOUT.as_secs()
+                ),
+                None,
+            ));
+        }
     };
     match target {
         Target::Twin(twin, path) => call_twin(&twin, &parts, &path, body).await,

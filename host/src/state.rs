@@ -29,19 +29,51 @@ impl StorageError {
     }
 }
 
+/// Collects entries until they hold more than `max_bytes`: the first entry
+/// past the bound is kept, so a caller can tell the bound was crossed.
+fn within_bytes<E>(
+    entries: impl Iterator<Item = Result<(String, Vec<u8>), E>>,
+    max_bytes: usize,
+) -> Result<Vec<(String, Vec<u8>)>, E> {
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    for entry in entries {
+        let (key, value) = entry?;
+        bytes = bytes.saturating_add(key.len() + value.len());
+        out.push((key, value));
+        if bytes > max_bytes {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// Why a scan gave nothing back.
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(
+        "the entries this scan asks for hold more than {max_bytes} bytes, more than the instance could receive; scan fewer at a time"
+    )]
+    TooLarge { max_bytes: usize },
+}
+
 /// Committed state: what a transaction reads through and commits into.
 pub trait Backend: Send + Sync {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError>;
     /// The length of `key`'s value, without copying it: what a write needs
     /// for the quota.
     fn value_len(&self, key: &str) -> Result<Option<usize>, StorageError>;
-    /// Like [`Transaction::scan`], on committed data only.
+    /// Like [`Transaction::scan`], on committed data only; stops early once
+    /// the entries collected hold more than `max_bytes` (keys plus values).
     fn scan(
         &self,
         start: &str,
         end: Option<&str>,
         limit: usize,
         reverse: bool,
+        max_bytes: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
     /// Applies every write atomically and durably (for a durable backend,
     /// on disk before this returns).
@@ -147,7 +179,7 @@ impl TwinState {
 
     /// Every committed entry, in key order.
     pub fn export(&self) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        self.backend.scan("", None, usize::MAX, false)
+        self.backend.scan("", None, usize::MAX, false, usize::MAX)
     }
 
     /// Replaces the whole state atomically (seeding fixtures).
@@ -258,13 +290,29 @@ impl Transaction {
     /// Entries with `start <= key < end` as this transaction sees them:
     /// committed entries merged with pending writes, ascending or descending,
     /// at most `limit`.
+    #[cfg(test)]
     pub fn scan(
         &self,
         start: &str,
         end: Option<&str>,
         limit: usize,
         reverse: bool,
-    ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    ) -> Result<Vec<(String, Vec<u8>)>, ScanError> {
+        self.scan_within(start, end, limit, reverse, usize::MAX)
+    }
+
+    /// [`scan`](Self::scan), refused when the entries hold more than
+    /// `max_bytes` (keys plus values): the host then holds at most that
+    /// much (and one entry) of them, instead of copying out every value in
+    /// the range only for the twin to run out of memory receiving them.
+    pub fn scan_within(
+        &self,
+        start: &str,
+        end: Option<&str>,
+        limit: usize,
+        reverse: bool,
+        max_bytes: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, ScanError> {
         if limit == 0 || end.is_some_and(|end| end <= start) {
             return Ok(Vec::new());
         }
@@ -279,15 +327,20 @@ impl Transaction {
             .range::<str, _>(range)
             .filter(|(_, v)| v.is_none())
             .count();
-        let committed = self
-            .backend
-            .scan(start, end, limit.saturating_add(hidden), reverse)?;
+        let committed =
+            self.backend
+                .scan(start, end, limit.saturating_add(hidden), reverse, max_bytes)?;
         let pending: Vec<(&String, &Option<Vec<u8>>)> = if reverse {
             self.writes.range::<str, _>(range).rev().collect()
         } else {
             self.writes.range::<str, _>(range).collect()
         };
-        Ok(merge(committed, &pending, limit, reverse))
+        let merged = merge(committed, &pending, limit, reverse);
+        let bytes: usize = merged.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if bytes > max_bytes {
+            return Err(ScanError::TooLarge { max_bytes });
+        }
+        Ok(merged)
     }
 
     /// Applies every pending write at once, leaving the transaction empty
@@ -416,6 +469,7 @@ impl Backend for MemoryBackend {
         end: Option<&str>,
         limit: usize,
         reverse: bool,
+        max_bytes: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         let state = self.lock();
         let range = state.order.range::<str, _>((
@@ -426,11 +480,12 @@ impl Backend for MemoryBackend {
             let value = state.values.get(key).cloned().unwrap_or_default();
             (key.to_string(), value)
         };
-        Ok(if reverse {
-            range.rev().take(limit).map(entry).collect()
+        let keys: Box<dyn Iterator<Item = &Arc<str>>> = if reverse {
+            Box::new(range.rev())
         } else {
-            range.take(limit).map(entry).collect()
-        })
+            Box::new(range)
+        };
+        within_bytes::<StorageError>(keys.take(limit).map(entry).map(Ok), max_bytes)
     }
 
     fn apply(&self, batch: Batch) -> Result<(), StorageError> {
@@ -520,6 +575,7 @@ impl Backend for RedbBackend {
         end: Option<&str>,
         limit: usize,
         reverse: bool,
+        max_bytes: usize,
     ) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         self.read(|table| {
             let range = match end {
@@ -533,9 +589,9 @@ impl Backend for RedbBackend {
                 item.map(|(k, v)| (k.value().to_owned(), v.value().to_vec()))
             };
             if reverse {
-                range.rev().take(limit).map(entry).collect()
+                within_bytes(range.rev().take(limit).map(entry), max_bytes)
             } else {
-                range.take(limit).map(entry).collect()
+                within_bytes(range.take(limit).map(entry), max_bytes)
             }
         })
     }

@@ -662,3 +662,81 @@ fn a_describe_that_declares_too_much_is_refused_quickly() {
     assert!(exited.stderr.contains("100000 settings"), "{exited:?}");
     assert!(!exited.stderr.contains('\u{1b}') && !exited.stdout.contains('\u{1b}'));
 }
+
+#[tokio::test]
+async fn a_scan_never_copies_more_than_the_twin_could_receive() {
+    let host = start(&[]);
+    let client = reqwest::Client::new();
+    let adversary = own(&host, "adversary");
+    for prefix in ["a/", "b/"] {
+        let (status, body) = send(client.post(format!(
+            "{adversary}/write-many?count=40&kib=1024&prefix={prefix}"
+        )))
+        .await;
+        assert_eq!(status, 200, "{body}");
+    }
+    // 80 MiB stored; the twin's memory is 64 MiB, so a scan of it all is
+    // refused before the host copies it out (it used to copy it all, then
+    // the twin ran out of memory taking it).
+    let (status, body) = send(client.get(format!("{adversary}/scan-all"))).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("scan fewer"),
+        "{body}"
+    );
+    // The twin and its state are fine.
+    let (status, _) = send(client.get(format!("{adversary}/ok"))).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn twin_pages_are_sandboxed_and_json_is_untouched() {
+    let host = start(&[]);
+    let client = reqwest::Client::new();
+    let respond = |content_type: &str| {
+        client
+            .post(format!("{}/adversary/respond", host.url))
+            .json(&json!({
+                "status": 200,
+                "headers": [["content-type", content_type], ["content-security-policy", "default-src *"]],
+                "body": "<script>fetch('/_wt/twins/hello/state').then(r => r.text()).then(steal)</script>",
+            }))
+            .send()
+    };
+    let page = respond("text/html").await.unwrap();
+    let policies: Vec<&str> = page
+        .headers()
+        .get_all("content-security-policy")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .collect();
+    assert!(
+        policies
+            .iter()
+            .any(|p| p.starts_with("sandbox") && !p.contains("allow-same-origin")),
+        "{policies:?}"
+    );
+    let api = respond("application/json").await.unwrap();
+    assert_eq!(
+        api.headers()
+            .get_all("content-security-policy")
+            .iter()
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn webhooks_to_localhost_names_resolve_to_loopback() {
+    let host = start(&[]);
+    let client = reqwest::Client::new();
+    let (url, seen) =
+        answering("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".into()).await;
+    let url = url.replace("127.0.0.1", "myapp.localhost");
+    let (_, log) = deliver(&client, &host, &url, "").await;
+    assert_eq!(log["deliveries"][0]["status"], "delivered", "{log}");
+    assert!(*seen.lock().unwrap() >= 1);
+}
