@@ -6,6 +6,10 @@
 #
 #   bench/load.sh [SECONDS] [ROUNDS]   default 10 s per target, 3 rounds
 #
+# WT_HOST_BIN=path/to/wt-host measures that binary instead of building this
+# tree's: a before/after comparison builds each commit's release binary,
+# copies it aside, and runs the script once with each.
+#
 # This VM's throughput drifts by tens of percent between minutes, so the
 # targets are measured in interleaved rounds (baseline, hello, GET, POST,
 # then again) and each figure is the median of its rounds. The bare
@@ -24,6 +28,7 @@ done
 cargo build --release -q -p wt-host -p wt-bench --bins
 cargo xtask build-twins >/dev/null
 bin=target/release
+wt_host="${WT_HOST_BIN:-$bin/wt-host}"
 tmp="$(mktemp -d)"
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -33,7 +38,7 @@ wait_for() { for _ in $(seq 1 300); do curl -sf -o /dev/null "$1" && return 0; s
 
 taskset -c 0 "$bin/baseline-hyper" 127.0.0.1:4290 >/dev/null & pids+=($!); base_pid=$!
 # Logs off (WT_LOG=warn): the access log is not what is being measured.
-WT_LOG=warn taskset -c 0 "$bin/wt-host" run target/twins/hello.wasm target/twins/stripe.wasm \
+WT_LOG=warn taskset -c 0 "$wt_host" run target/twins/hello.wasm target/twins/stripe.wasm \
   --listen 127.0.0.1:4280 --port hello=4281 --port stripe=4282 --cache-dir "$tmp/cache" >/dev/null & pids+=($!); wt_pid=$!
 wait_for http://127.0.0.1:4290/
 wait_for http://127.0.0.1:4281/
