@@ -28,7 +28,11 @@ pub(crate) async fn control(
     let segments: Vec<&str> = path.split('/').skip(2).collect();
     let query = parts.uri.query().unwrap_or_default();
     match (&parts.method, segments.as_slice()) {
-        (&Method::GET, ["health"]) => health(ctx).await,
+        (&Method::GET, ["health"]) => health(ctx, None).await,
+        (&Method::GET, ["twins", name, "health"]) => match ctx.host.twin(name) {
+            Some(_) => health(ctx, Some(name)).await,
+            None => unknown_twin(ctx, name),
+        },
         (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
         (&Method::GET, ["metrics"]) => {
             let twins = ctx.host.all_twins();
@@ -130,7 +134,8 @@ pub(crate) async fn control(
             | [
                 "twins",
                 _,
-                "reset" | "state" | "requests" | "faults" | "outbound" | "config" | "reload",
+                "reset" | "state" | "requests" | "faults" | "outbound" | "config" | "reload"
+                | "health",
             ]
             | ["twins", _, "outbound", "flush"]
             | ["twins", _, "faults", _],
@@ -444,11 +449,15 @@ pub(crate) fn twins_json(ctx: &Ctx) -> serde_json::Value {
     json!({ "twins": twins })
 }
 
-/// Probes every twin concurrently, each with its own timeout, and reports all
-/// of them: one slow twin never hides the state of the others.
-async fn health(ctx: &Ctx) -> http::Response<Bytes> {
+/// Probes every twin (or just `only`) concurrently, each with its own
+/// timeout, and reports all of them: one slow twin never hides the state of
+/// the others.
+async fn health(ctx: &Ctx, only: Option<&str>) -> http::Response<Bytes> {
     let mut probes = JoinSet::new();
     for twin in ctx.host.all_twins() {
+        if only.is_some_and(|name| name != twin.name()) {
+            continue;
+        }
         probes.spawn(async move {
             let started = Instant::now();
             let outcome = tokio::time::timeout(PROBE_TIMEOUT, twin.probe()).await;

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FaultSpec {
-    /// Only this method (any when absent).
+    /// Only this method (any when absent or `*`).
     pub method: Option<String>,
     /// A path pattern where `*` matches any run of characters, `/` included:
     /// `/v1/transfers/*`, `*/refunds`. Any path when absent.
@@ -72,7 +72,7 @@ impl Fault {
     fn matches(&self, method: &str, path: &str) -> bool {
         self.method
             .as_deref()
-            .is_none_or(|m| m.eq_ignore_ascii_case(method))
+            .is_none_or(|m| m == "*" || m.eq_ignore_ascii_case(method))
             && self.path.as_deref().is_none_or(|p| glob(p, path))
     }
 }
@@ -98,10 +98,14 @@ impl Faults {
             .map(crate::units::parse_duration)
             .transpose()
             .map_err(|e| format!("latency: {e}"))?;
+        // A 1xx is not a final answer (a 101 would hand the connection
+        // over), so a fault answers with 200-599 like a twin does.
         if let Some(status) = spec.status
-            && !(100..=599).contains(&status)
+            && !(200..=599).contains(&status)
         {
-            return Err(format!("status {status} is not an HTTP status"));
+            return Err(format!(
+                "status {status} is not a final HTTP status (200-599)"
+            ));
         }
         let rate = spec.rate.unwrap_or(1.0);
         if !(0.0..=1.0).contains(&rate) {
@@ -244,6 +248,16 @@ mod tests {
     }
 
     #[test]
+    fn a_star_method_matches_any_method() {
+        let faults = Faults::new();
+        faults
+            .add(spec(serde_json::json!({"method": "*", "status": 503})))
+            .unwrap();
+        assert!(faults.pick("GET", "/a").is_some());
+        assert!(faults.pick("DELETE", "/b").is_some());
+    }
+
+    #[test]
     fn rate_affects_about_that_share() {
         let faults = Faults::new();
         faults
@@ -260,7 +274,11 @@ mod tests {
         let faults = Faults::new();
         for (bad, why) in [
             (serde_json::json!({"path": "/"}), "needs a status"),
-            (serde_json::json!({"status": 42}), "not an HTTP status"),
+            (serde_json::json!({"status": 42}), "not a final HTTP status"),
+            (
+                serde_json::json!({"status": 101}),
+                "not a final HTTP status",
+            ),
             (
                 serde_json::json!({"status": 500, "rate": 2.0}),
                 "between 0 and 1",

@@ -165,11 +165,25 @@ enum Violation {
 }
 
 impl Verified {
-    /// The one place the validity rules live: `exp` exclusive, `nbf` with
-    /// leeway, the audience naming the twin.
+    /// When the license stops covering anything: its `exp`, or for a
+    /// `trial`, at most [`MAX_TRIAL_DAYS`] after it starts (`nbf`, or `iat`
+    /// if later), whoever signed it; `issue` refuses longer trials, and the
+    /// host holds other issuers to the same rule.
+    fn ends(&self) -> u64 {
+        let c = &self.claims;
+        match c.tier {
+            Tier::Trial => c
+                .exp
+                .min(c.nbf.max(c.iat).saturating_add(MAX_TRIAL_DAYS * 86_400)),
+            Tier::Pro => c.exp,
+        }
+    }
+
+    /// The one place the validity rules live: `exp` exclusive (a trial's
+    /// capped), `nbf` with leeway, the audience naming the twin.
     fn violation(&self, identity: &str, now: u64) -> Option<Violation> {
         let c = &self.claims;
-        if now >= c.exp {
+        if now >= self.ends() {
             Some(Violation::Expired)
         } else if c.nbf > now.saturating_add(NBF_LEEWAY_SECS) {
             Some(Violation::NotYetValid)
@@ -186,7 +200,7 @@ impl Verified {
         let c = &self.claims;
         match self.violation(identity, now) {
             None => Ok(()),
-            Some(Violation::Expired) => Err(Refusal::Expired { exp: c.exp }),
+            Some(Violation::Expired) => Err(Refusal::Expired { exp: self.ends() }),
             Some(Violation::NotYetValid) => Err(Refusal::NotYetValid { nbf: c.nbf }),
             Some(Violation::WrongAudience) => Err(Refusal::WrongAudience {
                 twin: identity.to_owned(),
@@ -433,12 +447,17 @@ pub fn issue(key: &SigningKey, request: &IssueRequest) -> Result<String, IssueEr
         exp: request.expires,
         jti: uuid_like(),
     };
+    sign(key, &claims)
+}
+
+/// Signs claims as they are: [`issue`] checks them first.
+fn sign(key: &SigningKey, claims: &Claims) -> Result<String, IssueError> {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(kid_of(&key.verifying_key()));
     let der = key
         .to_pkcs8_der()
         .map_err(|e| IssueError::Sign(e.to_string()))?;
-    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_ed_der(der.as_bytes()))
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_ed_der(der.as_bytes()))
         .map_err(|e| IssueError::Sign(e.to_string()))
 }
 
@@ -769,6 +788,35 @@ mod tests {
             assert!(trust.verify(&token(key, &["*"], NOW, NOW + 1)).is_ok());
         }
         assert_eq!(trust.kids().len(), 3);
+    }
+
+    #[test]
+    fn a_longer_trial_signed_elsewhere_ends_after_seven_days() {
+        let (key, trust) = pair();
+        let week = MAX_TRIAL_DAYS * 86_400;
+        let claims = Claims {
+            iss: "someone-else".into(),
+            sub: "acct".into(),
+            aud: Audience::One("stripe".into()),
+            tier: Tier::Trial,
+            iat: NOW,
+            nbf: NOW,
+            exp: NOW + 30 * 86_400,
+            jti: "t".into(),
+        };
+        let v = trust.verify(&sign(&key, &claims).unwrap()).unwrap();
+        assert_eq!(v.check("stripe", NOW + week - 1), Ok(()));
+        assert_eq!(
+            v.check("stripe", NOW + week),
+            Err(Refusal::Expired { exp: NOW + week })
+        );
+        // A pro license runs to its exp.
+        let pro = Claims {
+            tier: Tier::Pro,
+            ..claims
+        };
+        let v = trust.verify(&sign(&key, &pro).unwrap()).unwrap();
+        assert_eq!(v.check("stripe", NOW + week), Ok(()));
     }
 
     #[test]

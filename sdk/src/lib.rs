@@ -1,53 +1,4 @@
-//! Write behavioral API twins for wt.
-//!
-//! A twin is a stateful fake of a SaaS API compiled to a `wasm32-wasip2`
-//! component. The host calls [`Twin::handle`] once per request and commits
-//! the request's store writes when it returns (or drops them if it panics).
-//! An instance serves a twin's requests in turn, one at a time, and is
-//! replaced by a fresh one after a panic, a reset, a state import or a reload
-//! (docs/decisions.md §15), or on every request under `--warm-instances 0`.
-//! So: everything a twin keeps between requests lives in the [`store`];
-//! globals may carry what is derived once (a route table in a `LazyLock`),
-//! and per-request context must be set at the start of each request.
-//!
-//! This crate is the only dependency a twin needs: it hides the generated
-//! component bindings and offers routing ([`Router`]), Stripe-style forms
-//! ([`form`]), typed storage ([`store::Collection`]), ids ([`ids`]), time
-//! ([`clock`]), logging ([`log`]) and vendor-shaped errors ([`Error`]).
-//!
-//! ```
-//! use wt_sdk::{Error, Info, Request, Response, Router, Twin};
-//!
-//! pub struct Echo;
-//!
-//! #[wt_sdk::twin]
-//! impl Twin for Echo {
-//!     fn describe() -> Info {
-//!         Info {
-//!             name: "echo".into(),
-//!             version: "0.1.0".into(),
-//!             api_version: "2026-01-01".into(),
-//!             default_port: 4200,
-//!             license_required: false,
-//!             description: "Says hello.".into(),
-//!             ..Info::default()
-//!         }
-//!     }
-//!
-//!     fn handle(request: Request) -> Response {
-//!         Router::new().get("/hi/{name}", hi).route(request)
-//!     }
-//! }
-//!
-//! fn hi(req: &Request) -> Result<Response, Error> {
-//!     let name = req.param("name").unwrap_or("you");
-//!     Ok(Response::json(200, &serde_json::json!({ "hello": name })))
-//! }
-//! ```
-//!
-//! On native targets the store, clock and log go to a thread-local in-memory
-//! stand-in, so twin logic is testable with plain `cargo test`; see
-//! [`testing`].
+#![doc = include_str!("../README.md")]
 
 // Lets the export macro's absolute `::wt_sdk::…` paths resolve inside this
 // crate too (doc tests and unit tests of the glue).
@@ -104,11 +55,16 @@ pub use store::{Collection, ListPage, Page};
 /// exported on `wasm32` so native builds and tests link cleanly.
 pub use wt_sdk_macro::twin;
 
+/// JSON values and the `json!` macro, so a twin needs no dependency of its
+/// own for them (`wt_sdk::json!({"ok": true})`).
+pub use serde_json::{self, json};
+
 /// A behavioral API twin.
 ///
-/// Both functions are associated functions rather than methods because the
-/// host instantiates the component afresh for every request: there is no
-/// `self` that could outlive a call. Keep state in the [`store`].
+/// Both functions are associated functions rather than methods: an instance
+/// may serve many requests in turn or be replaced by a fresh one at any
+/// time (after a panic, a reset, a reload), so there is no `self` whose
+/// fields could be trusted to outlive a call. Keep state in the [`store`].
 pub trait Twin {
     /// What the twin says about itself; the host calls this once at load.
     fn describe() -> Info;

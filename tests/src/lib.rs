@@ -4,6 +4,12 @@
 //! The twins are built by `cargo xtask test` (or `cargo xtask build-twins`)
 //! into `target/twins/`; `WT_TWINS_DIR` overrides that.
 
+/// The README's Rust examples, compiled by `cargo test --doc` so they
+/// cannot drift from the API they show.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeExamples;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};

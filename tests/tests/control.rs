@@ -563,3 +563,38 @@ async fn wondertwin_admin_paths_work_on_a_twins_own_port() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn admin_health_on_a_twins_port_reports_that_twin() {
+    let host = HostProcess::start(
+        &[("hello", twin_path("hello")), ("other", twin_path("hello"))],
+        &[],
+    );
+    let client = reqwest::Client::new();
+    let base = host.twin("hello").own_url.clone().unwrap();
+    let (status, health) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{base}/admin/health"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{health}");
+    let names: Vec<&str> = health["twins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["hello"], "{health}");
+    assert_eq!(health["summary"], "1/1 twins healthy");
+    // The host's own health still covers every twin.
+    let (_, all) = call(
+        &client,
+        reqwest::Method::GET,
+        format!("{}/_wt/health", host.url),
+        None,
+    )
+    .await;
+    assert_eq!(all["twins"].as_array().unwrap().len(), 2, "{all}");
+}
