@@ -9,7 +9,7 @@
 //! connection, must still read exactly the answer to its next request.
 //!
 //! CI runs a few hundred cases; a long run is
-//! `WT_FUZZ_CASES=200000 cargo xtask test -p wt-tests --test fuzz`.
+//! `WT_FUZZ_CASES=200000 cargo xtask test -p wt-tests --test e2e fuzz::`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
