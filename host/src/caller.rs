@@ -17,13 +17,7 @@ use http::{HeaderMap, Method, StatusCode, header};
 
 use crate::exchange::error_response;
 
-/// Marks every request the host sends for a twin (`<twin> <delivery id>`).
-/// Twins cannot set or remove it, and the host cannot be made to send a
-/// request without it (no redirects are followed, framing headers are the
-/// host's), so a request carrying it is one of this host's own deliveries:
-/// the control plane refuses it always, twin routes unless the operator
-/// allowed `--allow-outbound self`.
-pub const DELIVERY_HEADER: &str = "wt-delivery";
+use crate::outbound::DELIVERY_HEADER;
 
 /// What the listener accepts beyond the built-in rules.
 #[derive(Debug, Clone, Default)]

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::errors::BadInput;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wt_host::{Host, ServeConfig, units};
 
@@ -228,11 +229,6 @@ struct InspectArgs {
     #[command(flatten)]
     engine: EngineArgs,
 }
-
-/// A failure the user caused with the input they gave: exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub(crate) struct BadInput(pub(crate) String);
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
@@ -553,20 +549,6 @@ fn parse_port(spec: &str) -> Result<(String, u16), String> {
         .parse()
         .map_err(|_| format!("{port:?} is not a port number (0-65535)"))?;
     Ok((name.to_owned(), port))
-}
-
-/// The error chain on one line: `context: cause: root cause`.
-pub fn one_line(err: &anyhow::Error) -> String {
-    format!("{err:#}").replace('\n', " ")
-}
-
-/// 2 when the user's input was at fault, 1 otherwise.
-pub fn exit_code(err: &anyhow::Error) -> u8 {
-    if err.chain().any(|e| e.is::<BadInput>()) {
-        2
-    } else {
-        1
-    }
 }
 
 #[cfg(test)]

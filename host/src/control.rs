@@ -11,16 +11,30 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinSet;
 
+use crate::Host;
 use crate::exchange::{error_response, json_response};
 use crate::journal::Filter;
-use crate::server::Ctx;
+
+/// Addresses the server ended up on.
+#[derive(Debug, Clone)]
+pub(crate) struct Addresses {
+    pub(crate) shared: std::net::SocketAddr,
+    pub(crate) twins: std::collections::BTreeMap<String, std::net::SocketAddr>,
+}
+
+/// What the control plane answers from: the host, and where it listens.
+#[derive(Clone)]
+pub(crate) struct Plane {
+    pub(crate) host: Host,
+    pub(crate) addrs: std::sync::Arc<Addresses>,
+}
 
 /// How long the health probe waits for one twin.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers one control-plane request; `body` is already read (and bounded).
 pub(crate) async fn control(
-    ctx: &Ctx,
+    ctx: &Plane,
     parts: &http::request::Parts,
     body: &[u8],
 ) -> http::Response<Bytes> {
@@ -177,7 +191,7 @@ struct StateDocument {
     entries: Vec<StateEntry>,
 }
 
-async fn export_state(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
+async fn export_state(ctx: &Plane, name: &str) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
@@ -208,7 +222,7 @@ async fn export_state(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
 
 /// `PUT /_wt/twins/{t}/config` with `{"key": value, …}`: changes the named
 /// settings (all or none), from the next request on.
-fn update_config(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+fn update_config(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
@@ -227,7 +241,7 @@ fn update_config(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
     }
 }
 
-async fn import_state(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+async fn import_state(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
@@ -277,7 +291,7 @@ async fn import_state(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Byte
     }
 }
 
-fn journal(ctx: &Ctx, name: &str, query: &str) -> http::Response<Bytes> {
+fn journal(ctx: &Plane, name: &str, query: &str) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
@@ -306,7 +320,7 @@ fn journal(ctx: &Ctx, name: &str, query: &str) -> http::Response<Bytes> {
     )
 }
 
-fn add_fault(ctx: &Ctx, name: &str, body: &[u8]) -> http::Response<Bytes> {
+fn add_fault(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
     let Some(twin) = ctx.host.twin(name) else {
         return unknown_twin(ctx, name);
     };
@@ -403,7 +417,7 @@ fn advance_clock(clock: &crate::TwinClock, body: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-pub(crate) fn unknown_twin(ctx: &Ctx, name: &str) -> http::Response<Bytes> {
+pub(crate) fn unknown_twin(ctx: &Plane, name: &str) -> http::Response<Bytes> {
     error_response(
         StatusCode::NOT_FOUND,
         "unknown_twin",
@@ -424,7 +438,7 @@ fn host_error(err: &crate::Error) -> http::Response<Bytes> {
     )
 }
 
-pub(crate) fn twins_json(ctx: &Ctx) -> serde_json::Value {
+pub(crate) fn twins_json(ctx: &Plane) -> serde_json::Value {
     let twins: Vec<_> = ctx
         .host
         .all_twins()
@@ -452,7 +466,7 @@ pub(crate) fn twins_json(ctx: &Ctx) -> serde_json::Value {
 /// Probes every twin (or just `only`) concurrently, each with its own
 /// timeout, and reports all of them: one slow twin never hides the state of
 /// the others.
-async fn health(ctx: &Ctx, only: Option<&str>) -> http::Response<Bytes> {
+async fn health(ctx: &Plane, only: Option<&str>) -> http::Response<Bytes> {
     let mut probes = JoinSet::new();
     for twin in ctx.host.all_twins() {
         if only.is_some_and(|name| name != twin.name()) {

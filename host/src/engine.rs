@@ -8,7 +8,6 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 
 use crate::instances::Instances;
 use crate::limits::Limits;
-use crate::twin::Warm;
 
 /// How often the epoch advances. Deadlines are counted in these ticks, and a
 /// running twin yields to the async executor once per tick, so this is also
@@ -25,30 +24,38 @@ pub enum Allocator {
     OnDemand,
 }
 
-/// The engine plus the thread that ticks its epoch. Dropping the last handle
-/// stops the ticker.
-#[derive(Clone)]
-pub struct Runtime {
-    inner: Arc<RuntimeInner>,
+/// The engine plus the thread that ticks its epoch, and the pool of warm
+/// instances of type `W` (the twin layer's, which this layer does not need
+/// to know). Dropping the last handle stops the ticker.
+pub struct Runtime<W> {
+    inner: Arc<RuntimeInner<W>>,
 }
 
-struct RuntimeInner {
+impl<W> Clone for Runtime<W> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+struct RuntimeInner<W> {
     engine: Engine,
     allocator: Allocator,
     stop_ticker: Arc<AtomicBool>,
     /// One slot per pooled instance (when every slot is in use, requests
     /// wait for one instead of failing to instantiate), and the twins'
     /// warm instances parked in them.
-    instances: Instances<Warm>,
+    instances: Instances<W>,
 }
 
-impl Drop for RuntimeInner {
+impl<W> Drop for RuntimeInner<W> {
     fn drop(&mut self) {
         self.stop_ticker.store(true, Ordering::Relaxed);
     }
 }
 
-impl std::fmt::Debug for Runtime {
+impl<W> std::fmt::Debug for Runtime<W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("allocator", &self.inner.allocator)
@@ -56,7 +63,7 @@ impl std::fmt::Debug for Runtime {
     }
 }
 
-impl Runtime {
+impl<W> Runtime<W> {
     /// Builds the engine, trying the pooling allocator first.
     pub fn new(limits: &Limits) -> wasmtime::Result<Self> {
         let (engine, allocator) = match Engine::new(&base_config(limits, Some(pooling(limits)))) {
@@ -97,7 +104,7 @@ impl Runtime {
     }
 
     /// Instance slots and parked warm instances.
-    pub(crate) fn instances(&self) -> &Instances<Warm> {
+    pub(crate) fn instances(&self) -> &Instances<W> {
         &self.inner.instances
     }
 }

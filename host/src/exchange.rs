@@ -64,24 +64,6 @@ pub fn from_twin_response(
 const MAX_RESPONSE_HEADERS: usize = 100;
 const MAX_RESPONSE_HEADER_BYTES: usize = 64 << 10;
 
-/// Headers that frame the message or manage the connection. The host writes
-/// the framing of every response itself (hyper computes `content-length`
-/// from the body it is given), so a twin's own copies are dropped: a
-/// `content-length` that disagreed with the body, came twice, or carried a
-/// list, or a `transfer-encoding` beside it, would let a twin end its
-/// response early and forge the next one on a kept-alive connection, which
-/// the client would read as the answer to its next request (to any twin).
-const FRAMING_HEADERS: [&str; 8] = [
-    "connection",
-    "content-length",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
 /// What a twin's non-JSON responses are served under: a sandbox that keeps
 /// forms, scripts and popups working (Stripe's hosted checkout page posts a
 /// form) but never the page's own origin.
@@ -97,11 +79,6 @@ fn is_json(headers: &http::HeaderMap) -> bool {
             essence.eq_ignore_ascii_case("application/json")
                 || essence.to_ascii_lowercase().ends_with("+json")
         })
-}
-
-/// Whether the host drops this header from a twin's response.
-fn is_framing_header(name: &HeaderName) -> bool {
-    FRAMING_HEADERS.contains(&name.as_str())
 }
 
 fn build_response(response: types::Response) -> Result<http::Response<Bytes>, String> {
@@ -151,7 +128,11 @@ fn build_response(response: types::Response) -> Result<http::Response<Bytes>, St
             .map_err(|_| format!("header name {name:?} is not valid"))?;
         let value = HeaderValue::from_str(&value)
             .map_err(|_| format!("header {name:?} has a value HTTP cannot carry"))?;
-        if is_framing_header(&header) {
+        // The host frames every response itself (crate::framing): a
+        // `content-length` that disagreed with the body, came twice or
+        // carried a list, or a `transfer-encoding` beside it, would let the
+        // twin forge the next response on a kept-alive connection.
+        if crate::framing::is_framing_header(header.as_str()) {
             continue;
         }
         headers.append(header, value);

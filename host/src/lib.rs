@@ -22,6 +22,11 @@
 //! running.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! The modules form layers (options, parts, capabilities, twin, pipeline,
+//! host, http), each using only its own or lower ones, with no cycles;
+//! `docs/architecture.md` draws them and the path of one request, and the
+//! `layers` test enforces the rule.
 
 mod bindings;
 mod cache;
@@ -32,13 +37,18 @@ mod control;
 mod engine;
 mod exchange;
 mod faults;
+mod framing;
 mod instances;
 mod journal;
+#[cfg(test)]
+mod layers;
 pub mod license;
 mod limits;
 mod logs;
 mod metrics;
+mod names;
 mod outbound;
+mod pipeline;
 pub mod project;
 mod server;
 pub mod settings;
@@ -62,7 +72,7 @@ pub use twin::{LoadError, TwinInfo, WORLD};
 
 use cache::ArtifactCache;
 use capabilities::InstanceState;
-use engine::Runtime;
+use twin::Runtime;
 use twin::{LoadRequest, Twin};
 
 /// Errors from the embedding API.
@@ -153,7 +163,7 @@ impl HostBuilder {
                 policy: Arc::new(outbound::Policy {
                     allowed: self.allow_outbound,
                 }),
-                body_budget: Arc::new(server::BodyBudget::new(self.limits.max_buffered_body_bytes)),
+                body_budget: Arc::new(limits::BodyBudget::new(self.limits.max_buffered_body_bytes)),
                 limits: self.limits,
                 licensing: self.licensing.unwrap_or_default(),
                 clock: TwinClock::default(),
@@ -203,7 +213,7 @@ struct HostInner {
     licensing: Arc<license::Licensing>,
     clock: TwinClock,
     twins: RwLock<BTreeMap<String, Arc<Twin>>>,
-    body_budget: Arc<server::BodyBudget>,
+    body_budget: Arc<limits::BodyBudget>,
 }
 
 impl HostInner {
@@ -581,16 +591,18 @@ impl Host {
             .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
         let (parts, body) = request.into_parts();
         let path = parts.uri.path().to_owned();
-        Ok(match call_twin(&twin, &parts, &path, body).await {
-            Answer::Response(response) => response,
-            // No connection to drop in-process: say what would have happened.
-            Answer::Drop => exchange::error_response(
-                http::StatusCode::BAD_GATEWAY,
-                "fault_connection_dropped",
-                "an injected fault dropped the connection",
-                Some(twin.name()),
-            ),
-        })
+        Ok(
+            match pipeline::call_twin(&twin, &parts, &path, body).await {
+                pipeline::Answer::Response(response) => response,
+                // No connection to drop in-process: say what would have happened.
+                pipeline::Answer::Drop => exchange::error_response(
+                    http::StatusCode::BAD_GATEWAY,
+                    "fault_connection_dropped",
+                    "an injected fault dropped the connection",
+                    Some(twin.name()),
+                ),
+            },
+        )
     }
 
     /// Drops one twin's state.
@@ -625,169 +637,11 @@ impl Host {
         &self.inner.limits
     }
 
-    pub(crate) fn body_budget(&self) -> &Arc<server::BodyBudget> {
+    pub(crate) fn body_budget(&self) -> &Arc<limits::BodyBudget> {
         &self.inner.body_budget
     }
 
     pub(crate) fn outbound_policy(&self) -> &outbound::Policy {
         &self.inner.policy
     }
-
-    /// Starts serving every loaded twin over HTTP.
-    pub async fn serve(&self, config: ServeConfig) -> Result<RunningHost, ServeError> {
-        server::serve(self.clone(), config).await
-    }
-}
-
-/// How the host answers one request to a twin.
-pub(crate) enum Answer {
-    Response(http::Response<Bytes>),
-    /// An injected fault: close the connection without a response.
-    Drop,
-}
-
-/// One request through one twin (and its injected faults), answered as HTTP
-/// whatever happens, inside a `request` span (twin, method, path, then
-/// status and µs) that is logged once answered: the access log.
-pub(crate) async fn call_twin(
-    twin: &Twin,
-    parts: &http::request::Parts,
-    path: &str,
-    body: Bytes,
-) -> Answer {
-    use tracing::Instrument as _;
-    let span = tracing::info_span!(
-        "request",
-        twin = %twin.name(),
-        method = %parts.method,
-        path = %path,
-        status = tracing::field::Empty,
-        micros = tracing::field::Empty,
-    );
-    let started = std::time::Instant::now();
-    let answer = answer_twin(twin, parts, path, body, started)
-        .instrument(span.clone())
-        .await;
-    // With the access log filtered out there is nothing to time: one clock
-    // read less per request.
-    if span.is_disabled() {
-        return answer;
-    }
-    let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
-    match &answer {
-        Answer::Response(response) => {
-            span.record("status", response.status().as_u16());
-            span.record("micros", micros);
-            tracing::info!(parent: &span, "answered");
-        }
-        Answer::Drop => {
-            span.record("micros", micros);
-            tracing::info!(parent: &span, "dropped by a fault");
-        }
-    }
-    answer
-}
-
-async fn answer_twin(
-    twin: &Twin,
-    parts: &http::request::Parts,
-    path: &str,
-    body: Bytes,
-    started: std::time::Instant,
-) -> Answer {
-    let request = exchange::to_twin_request(parts, path, body);
-    // Held from acceptance to answer, so a request delayed by a fault (or
-    // queued behind others) still counts as in flight.
-    let (response, ending) = match twin.hold_idempotency_key(&request) {
-        Err(conflict) => {
-            let status = conflict.status;
-            let response = exchange::from_twin_response(
-                twin.name(),
-                conflict,
-                twin.limits().max_response_body,
-            );
-            (response, metrics::Ending::Answered(status))
-        }
-        Ok(_key) => {
-            let fault = twin.faults().pick(&request.method, &request.path);
-            if let Some(fault) = &fault {
-                if let Some(latency) = fault.latency {
-                    tokio::time::sleep(latency).await;
-                }
-                if fault.drop {
-                    return Answer::Drop;
-                }
-            }
-            match fault.and_then(|f| f.respond.map(|r| (f.fault, r))) {
-                Some((id, (status, body, is_json))) => (
-                    exchange::fault_response(id, status, body, is_json),
-                    metrics::Ending::Answered(status),
-                ),
-                None => twin_response(twin, &request).await,
-            }
-        }
-    };
-    // One reading serves the metrics and the journal.
-    let elapsed = started.elapsed();
-    twin.metrics()
-        .record(ending, response.status().as_u16(), elapsed);
-    if twin.journal().is_enabled() {
-        record(twin, request, &response, elapsed);
-    }
-    Answer::Response(response)
-}
-
-async fn twin_response(
-    twin: &Twin,
-    request: &bindings::types::Request,
-) -> (http::Response<Bytes>, metrics::Ending) {
-    match twin.call(request).await {
-        Ok(response) => {
-            let status = response.status;
-            let response = exchange::from_twin_response(
-                twin.name(),
-                response,
-                twin.limits().max_response_body,
-            );
-            (response, metrics::Ending::Answered(status))
-        }
-        Err(err) => {
-            if matches!(err, twin::CallError::Unlicensed { .. }) {
-                tracing::debug!(twin = twin.name(), error = %err, "request refused");
-            } else {
-                tracing::warn!(twin = twin.name(), error = %err, "request failed");
-            }
-            let ending = match err {
-                twin::CallError::Deadline { .. } => metrics::Ending::Deadline,
-                twin::CallError::Memory { .. } => metrics::Ending::Memory,
-                twin::CallError::Busy { .. } => metrics::Ending::Busy,
-                twin::CallError::Unlicensed { .. } => metrics::Ending::Answered(402),
-                _ => metrics::Ending::Trap,
-            };
-            (exchange::call_error_response(&err), ending)
-        }
-    }
-}
-
-fn record(
-    twin: &Twin,
-    request: bindings::types::Request,
-    response: &http::Response<Bytes>,
-    elapsed: std::time::Duration,
-) {
-    let (request_body, request_cut) = journal::keep_owned(request.body);
-    let (response_body, response_cut) = journal::keep_prefix(response.body());
-    twin.journal().record(journal::Entry {
-        seq: 0,
-        at_millis: clock::wall_millis(),
-        method: request.method,
-        path: request.path,
-        query: request.query,
-        request_headers: request.headers,
-        request_body,
-        status: response.status().as_u16(),
-        response_body,
-        truncated: request_cut || response_cut,
-        duration_micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-    });
 }

@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use wt_host::license::{self, IssueRequest, LicenseSource, Licensing, Tier, TrustStore};
 
-use crate::cli::BadInput;
+use crate::errors::BadInput;
 
 #[derive(Debug, Subcommand)]
 pub enum LicenseCommand {

@@ -1,5 +1,6 @@
 //! The resource limits every twin runs under.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits applied to every twin. The defaults suit a laptop running a test
@@ -58,5 +59,53 @@ impl Default for Limits {
             warm_instances: 128,
             max_wasm_stack: 1 << 20,
         }
+    }
+}
+
+/// The request body bytes the host may hold at once
+/// ([`Limits::max_buffered_body_bytes`]), counted in KiB so
+/// any budget fits a semaphore.
+#[derive(Debug)]
+pub(crate) struct BodyBudget {
+    kib: Arc<tokio::sync::Semaphore>,
+    max_bytes: usize,
+}
+
+/// Bytes taken from the budget, given back on drop.
+#[derive(Debug)]
+pub(crate) struct BudgetPermit(tokio::sync::OwnedSemaphorePermit);
+
+impl BudgetPermit {
+    pub(crate) fn bytes(&self) -> usize {
+        self.0.num_permits() * 1024
+    }
+
+    pub(crate) fn merge(&mut self, other: BudgetPermit) {
+        self.0.merge(other.0);
+    }
+}
+
+impl BodyBudget {
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        let kib = (max_bytes / 1024).min(tokio::sync::Semaphore::MAX_PERMITS);
+        Self {
+            kib: Arc::new(tokio::sync::Semaphore::new(kib)),
+            max_bytes,
+        }
+    }
+
+    /// At least `bytes` from the budget, now or not at all.
+    pub(crate) fn take(&self, bytes: usize) -> Option<BudgetPermit> {
+        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
+        self.kib
+            .clone()
+            .try_acquire_many_owned(kib)
+            .ok()
+            .map(BudgetPermit)
+    }
+
+    /// The budget, in bytes, for messages.
+    pub(crate) fn max_bytes(&self) -> usize {
+        self.max_bytes
     }
 }

@@ -2,6 +2,7 @@
 //! on one line and maps it to an exit code (2 for bad input, 1 otherwise).
 
 mod cli;
+mod errors;
 mod license_cli;
 mod registry_cli;
 mod remote;
@@ -25,8 +26,8 @@ fn main() -> ExitCode {
     match runtime.block_on(args.run()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("wt-host: {}", cli::one_line(&err));
-            ExitCode::from(cli::exit_code(&err))
+            eprintln!("wt-host: {}", errors::one_line(&err));
+            ExitCode::from(errors::exit_code(&err))
         }
     }
 }

@@ -5,7 +5,7 @@
 //! A delivery is the host acting for an untrusted twin, so it is bounded the
 //! way the twin is (docs/SECURITY.md): by count and bytes per call, bytes
 //! pending per twin, deliveries in flight per twin; it carries
-//! [`DELIVERY_HEADER`](crate::caller::DELIVERY_HEADER) so this host's own
+//! [`DELIVERY_HEADER`] so this host's own
 //! listeners know it; it never follows a redirect; and a reset stops it.
 
 use std::collections::VecDeque;
@@ -17,7 +17,13 @@ use std::time::Duration;
 use serde::Serialize;
 use tokio::sync::{Notify, Semaphore};
 
-use crate::caller::DELIVERY_HEADER;
+/// Marks every request the host sends for a twin (`<twin> <delivery id>`).
+/// Twins cannot set or remove it, and the host cannot be made to send a
+/// request without it (no redirects are followed, framing headers are the
+/// host's), so a request carrying it is one of this host's own deliveries:
+/// the listeners (`caller.rs`) refuse it on the control plane always, on
+/// twin routes unless the operator allowed `--allow-outbound self`.
+pub const DELIVERY_HEADER: &str = "wt-delivery";
 
 /// Requests one twin call may queue.
 pub const MAX_PER_CALL: usize = 100;
@@ -38,21 +44,13 @@ const LOG_CAPACITY: usize = 1000;
 /// Body bytes of settled deliveries kept in each twin's log; older entries
 /// are forgotten first.
 const LOG_BYTES: usize = 16 << 20;
-/// Headers a queued request may not set: the host frames each request
-/// (a twin's `content-length` could smuggle a second request into the
-/// connection), names its destination from the URL, and marks it.
-const HOST_OWNED_HEADERS: [&str; 10] = [
-    "connection",
-    "content-length",
-    "host",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    DELIVERY_HEADER,
-];
+/// Whether a queued request may not set this header: the host frames each
+/// request (`crate::framing`: a twin's `content-length` could smuggle a
+/// second, unmarked request into the connection), names its destination
+/// from the URL, and marks it.
+fn is_host_owned(name: &str) -> bool {
+    crate::framing::is_framing_header(name) || name == "host" || name == DELIVERY_HEADER
+}
 /// Attempts before a delivery is marked failed.
 const MAX_ATTEMPTS: u32 = 6;
 /// First retry delay; doubles each time (1 s, 2 s, 4 s, 8 s, 16 s).
@@ -122,7 +120,7 @@ impl Policy {
         for (name, value) in headers {
             let header = http::HeaderName::from_bytes(name.as_bytes())
                 .map_err(|_| Refusal::Invalid(format!("header name {name:?} is not valid")))?;
-            if HOST_OWNED_HEADERS.contains(&header.as_str()) {
+            if is_host_owned(header.as_str()) {
                 return Err(Refusal::Invalid(format!(
                     "header {name:?} is set by the host, not by a twin"
                 )));

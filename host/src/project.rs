@@ -111,7 +111,7 @@ impl Project {
             }
         })?;
         for name in project.twins.keys() {
-            if !crate::twin::is_valid_name(name) {
+            if !crate::names::is_valid_name(name) {
                 return Err(ProjectError::Twin {
                     path: path.display().to_string(),
                     name: name.clone(),

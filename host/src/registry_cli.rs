@@ -12,7 +12,7 @@ use wt_registry::{
     Store, VersionReq,
 };
 
-use crate::cli::BadInput;
+use crate::errors::BadInput;
 
 /// The official registry, used when no `--registry` or `WT_REGISTRY` is given.
 pub const OFFICIAL_REGISTRY: &str = "https://registry.wondertwin.dev/index.json";

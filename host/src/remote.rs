@@ -79,7 +79,7 @@ impl Remote {
         }
         if let Some(path) = wt_host::project::Project::find() {
             let project = wt_host::project::Project::load(&path)
-                .map_err(|e| crate::cli::BadInput(e.to_string()))?;
+                .map_err(|e| crate::errors::BadInput(e.to_string()))?;
             if let Some(listen) = project.listen {
                 return Ok(format!("http://{listen}"));
             }
@@ -224,7 +224,7 @@ impl Remote {
             }
             ClockCommand::Reset => {
                 if twin.is_none() {
-                    return Err(crate::cli::BadInput(
+                    return Err(crate::errors::BadInput(
                         "clock reset needs --twin NAME (the global clock has nothing to follow)"
                             .into(),
                     )

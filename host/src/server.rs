@@ -19,11 +19,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::Host;
 use crate::caller::CallerPolicy;
-use crate::control;
+use crate::control::{self, Addresses, Plane};
 use crate::exchange::{error_response, json_response};
+use crate::limits::{BodyBudget, BudgetPermit};
+use crate::pipeline::{Answer, call_twin};
 use crate::twin::Twin;
-use crate::{Answer, Host, call_twin};
 
 /// How long a client gets to send a request's body: a body trickled in a
 /// byte at a time would otherwise hold its share of the body budget (and a
@@ -108,13 +110,6 @@ pub enum ServeError {
     EmptyAdminToken,
 }
 
-/// Addresses the server ended up on.
-#[derive(Debug, Clone)]
-pub(crate) struct Addresses {
-    pub(crate) shared: SocketAddr,
-    pub(crate) twins: BTreeMap<String, SocketAddr>,
-}
-
 /// A serving host. Dropping it does not stop the server; call
 /// [`RunningHost::shutdown`].
 #[derive(Debug)]
@@ -174,7 +169,14 @@ enum Route {
     Twin(Arc<str>),
 }
 
-pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeError> {
+impl Host {
+    /// Starts serving every loaded twin over HTTP.
+    pub async fn serve(&self, config: ServeConfig) -> Result<RunningHost, ServeError> {
+        serve(self.clone(), config).await
+    }
+}
+
+async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeError> {
     let twins = host.all_twins();
     if let Some(unknown) = config
         .ports
@@ -241,8 +243,10 @@ pub(crate) async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost
     let mut loops = JoinSet::new();
     for (listener, route) in listeners {
         let ctx = Ctx {
-            host: host.clone(),
-            addrs: addrs.clone(),
+            plane: Plane {
+                host: host.clone(),
+                addrs: addrs.clone(),
+            },
             route,
             admin_token: admin_token.clone(),
             caller: caller.clone(),
@@ -272,10 +276,10 @@ fn local_addr(listener: &TcpListener, fallback: SocketAddr) -> SocketAddr {
     listener.local_addr().unwrap_or(fallback)
 }
 
+/// What one listener's requests are answered with.
 #[derive(Clone)]
-pub(crate) struct Ctx {
-    pub(crate) host: Host,
-    pub(crate) addrs: Arc<Addresses>,
+struct Ctx {
+    plane: Plane,
     route: Route,
     admin_token: Option<Arc<str>>,
     caller: Arc<CallerPolicy>,
@@ -355,7 +359,7 @@ async fn serve_connection(
         // Slow clients get this long to send their headers.
         .header_read_timeout(Duration::from_secs(30))
         // A client may shut its write side once the request is sent (HTTP/1.0
-        // tools, `nc -N`); it still gets its response. Found by tests/fuzz.rs.
+        // tools, `nc -N`); it still gets its response. Found by tests/tests/e2e/fuzz.rs.
         .half_close(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
@@ -384,9 +388,9 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
             Some(aliased) => (aliased, Target::Control),
             None => {
                 let path = parts.uri.path().to_owned();
-                let target = match ctx.host.twin(name) {
+                let target = match ctx.plane.host.twin(name) {
                     Some(twin) => Target::Twin(twin, path),
-                    None => Target::Answer(control::unknown_twin(ctx, name)),
+                    None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
                 };
                 (parts, target)
             }
@@ -427,8 +431,8 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     // against the budget as long as the host holds them.
     let mut reading = std::pin::pin!(read_body(
         body,
-        ctx.host.limits().max_request_body,
-        ctx.host.body_budget(),
+        ctx.plane.host.limits().max_request_body,
+        ctx.plane.host.body_budget(),
     ));
     // Most bodies (and every empty one) have arrived with the headers: one
     // poll reads them, and only a body still on its way starts the timer
@@ -457,7 +461,7 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
     };
     match target {
         Target::Twin(twin, path) => call_twin(&twin, &parts, &path, body).await,
-        Target::Control => Answer::Response(control::control(ctx, &parts, &body).await),
+        Target::Control => Answer::Response(control::control(&ctx.plane, &parts, &body).await),
         Target::Answer(response) => Answer::Response(response),
     }
 }
@@ -525,9 +529,9 @@ enum Target {
 fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let path = parts.uri.path();
     if let Some(label) = host_label(parts) {
-        return match ctx.host.twin(label) {
+        return match ctx.plane.host.twin(label) {
             Some(twin) => Target::Twin(twin, path.to_owned()),
-            None => Target::Answer(control::unknown_twin(ctx, label)),
+            None => Target::Answer(control::unknown_twin(&ctx.plane, label)),
         };
     }
     if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
@@ -536,11 +540,14 @@ fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let rest = path.trim_start_matches('/');
     let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
     if name.is_empty() {
-        return Target::Answer(json_response(StatusCode::OK, &control::twins_json(ctx)));
+        return Target::Answer(json_response(
+            StatusCode::OK,
+            &control::twins_json(&ctx.plane),
+        ));
     }
-    match ctx.host.twin(name) {
+    match ctx.plane.host.twin(name) {
         Some(twin) => Target::Twin(twin, format!("/{tail}")),
-        None => Target::Answer(control::unknown_twin(ctx, name)),
+        None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
     }
 }
 
@@ -575,7 +582,7 @@ async fn read_body(
         if length <= max {
             match budget.take(length) {
                 Some(permit) => held = Some(permit),
-                None => return Err(refuse_after_draining(body, budget).await),
+                None => return Err(refuse_after_draining(body, budget.max_bytes()).await),
             }
         }
     }
@@ -592,7 +599,7 @@ async fn read_body(
             let Some(more) = budget.take(total - covered) else {
                 drop(chunks);
                 drop(held);
-                return Err(refuse_after_draining(body, budget).await);
+                return Err(refuse_after_draining(body, budget.max_bytes()).await);
             };
             match &mut held {
                 Some(permit) => permit.merge(more),
@@ -620,10 +627,22 @@ async fn read_body(
 /// would be lost to the reset that closing an unread connection causes.
 async fn refuse_after_draining(
     mut body: Limited<Incoming>,
-    budget: &BodyBudget,
+    budget_bytes: usize,
 ) -> http::Response<Bytes> {
     while let Some(Ok(_)) = body.frame().await {}
-    budget.refusal()
+    let mut response = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "host_busy",
+        &format!(
+            "the host already holds {budget_bytes} bytes of request bodies (--max-buffered-bodies); try again shortly"
+        ),
+        None,
+    );
+    response.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    response
 }
 
 fn body_error(
@@ -647,66 +666,6 @@ fn body_error(
         &format!("could not read the request body: {err}"),
         None,
     )
-}
-
-/// The request body bytes the host may hold at once
-/// ([`Limits::max_buffered_body_bytes`](crate::Limits)), counted in KiB so
-/// any budget fits a semaphore.
-#[derive(Debug)]
-pub(crate) struct BodyBudget {
-    kib: Arc<tokio::sync::Semaphore>,
-    max_bytes: usize,
-}
-
-/// Bytes taken from the budget, given back on drop.
-#[derive(Debug)]
-pub(crate) struct BudgetPermit(tokio::sync::OwnedSemaphorePermit);
-
-impl BudgetPermit {
-    fn bytes(&self) -> usize {
-        self.0.num_permits() * 1024
-    }
-
-    fn merge(&mut self, other: BudgetPermit) {
-        self.0.merge(other.0);
-    }
-}
-
-impl BodyBudget {
-    pub(crate) fn new(max_bytes: usize) -> Self {
-        let kib = (max_bytes / 1024).min(tokio::sync::Semaphore::MAX_PERMITS);
-        Self {
-            kib: Arc::new(tokio::sync::Semaphore::new(kib)),
-            max_bytes,
-        }
-    }
-
-    /// At least `bytes` from the budget, now or not at all.
-    fn take(&self, bytes: usize) -> Option<BudgetPermit> {
-        let kib = u32::try_from(bytes.div_ceil(1024)).ok()?;
-        self.kib
-            .clone()
-            .try_acquire_many_owned(kib)
-            .ok()
-            .map(BudgetPermit)
-    }
-
-    fn refusal(&self) -> http::Response<Bytes> {
-        let mut response = error_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "host_busy",
-            &format!(
-                "the host already holds {} bytes of request bodies (--max-buffered-bodies); try again shortly",
-                self.max_bytes
-            ),
-            None,
-        );
-        response.headers_mut().insert(
-            http::header::RETRY_AFTER,
-            http::HeaderValue::from_static("1"),
-        );
-        response
-    }
 }
 
 #[cfg(test)]

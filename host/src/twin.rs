@@ -14,7 +14,7 @@ use crate::bindings::{TwinPre, types};
 use crate::cache::{ArtifactCache, CacheOutcome};
 use crate::capabilities::InstanceState;
 use crate::clock::TwinClock;
-use crate::engine::{EPOCH_TICK, Runtime};
+use crate::engine::EPOCH_TICK;
 use crate::faults::Faults;
 use crate::instances::TwinKey;
 use crate::journal::Journal;
@@ -109,21 +109,14 @@ pub struct TwinInfo {
     pub load_millis: f64,
 }
 
-/// Whether `name` can be a route prefix, a DNS label under `.localhost`, and a
-/// directory name.
-pub fn is_valid_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= 63
-        && bytes[0].is_ascii_lowercase()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
-}
+pub use crate::names::is_valid_name;
 
 /// Requests one instance serves before it is replaced by a fresh one: keeps
 /// a slow leak or fragmentation in a guest's heap from building up forever.
 const REQUESTS_PER_INSTANCE: u32 = 10_000;
+
+/// The engine, with the pool of twins' warm instances.
+pub(crate) type Runtime = crate::engine::Runtime<Warm>;
 
 /// A twin's instance with its store, parked between requests.
 pub(crate) struct Warm {
@@ -892,16 +885,6 @@ mod tests {
             check_header("f", b""),
             Err(LoadError::NotWasm { .. })
         ));
-    }
-
-    #[test]
-    fn names_are_route_and_dns_safe() {
-        for ok in ["hello", "stripe", "a", "my-twin_2"] {
-            assert!(is_valid_name(ok), "{ok}");
-        }
-        for bad in ["", "_wt", "Hello", "1abc", "a/b", "a.b", &"x".repeat(64)] {
-            assert!(!is_valid_name(bad), "{bad}");
-        }
     }
 
     #[test]
