@@ -1,60 +1,26 @@
 //! The library's layering rule, as a test (`docs/architecture.md`): each
-//! module names its layer below, and may use modules of its own layer or
-//! lower, never higher, and no two modules may use each other, however
-//! indirectly. A new module must be added to [`LAYERS`]; a use that goes up
-//! (or closes a cycle) fails here with the file and the module it named.
+//! folder of `host/src/` is a layer, and a module may use modules of its own
+//! layer or lower, never higher, and no two modules may use each other,
+//! however indirectly. A use that goes up (or closes a cycle) fails here
+//! with the file and the module it named; a new folder must be added to
+//! [`LAYERS`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
 
-/// Every library module (a file in `host/src/`) and its layer, bottom up.
-/// `lib` is the facade (`Host`, `HostBuilder`); its `pub use` re-exports of
-/// higher modules are the crate's public surface, not uses.
-const LAYERS: &[(&str, u8, &str)] = &[
-    // 0 options: what an operator configures, and names.
-    ("limits", 0, "options"),
-    ("units", 0, "options"),
-    ("names", 0, "options"),
-    ("project", 0, "options"),
-    // 1 parts: the engine, state, and the twin-independent pieces each
-    // capability is built from.
-    ("bindings", 1, "parts"),
-    ("cache", 1, "parts"),
-    ("clock", 1, "parts"),
-    ("engine", 1, "parts"),
-    ("instances", 1, "parts"),
-    ("journal", 1, "parts"),
-    ("license", 1, "parts"),
-    ("logs", 1, "parts"),
-    ("metrics", 1, "parts"),
-    ("faults", 1, "parts"),
-    ("framing", 1, "parts"),
-    ("settings", 1, "parts"),
-    ("state", 1, "parts"),
-    ("outbound", 1, "parts"),
-    // 2 capabilities: what a twin instance can reach (the world's imports).
-    ("capabilities", 2, "capabilities"),
-    // 3 twin: load, call, reload, reset one twin.
-    ("twin", 3, "twin"),
-    // 4 pipeline: one request through one twin, as HTTP.
-    ("exchange", 4, "pipeline"),
-    ("pipeline", 4, "pipeline"),
-    // 5 host: the facade that holds the twins.
-    ("lib", 5, "host"),
-    // 6 http: listeners, who is asking, the control plane.
-    ("caller", 6, "http"),
-    ("control", 6, "http"),
-    ("server", 6, "http"),
-];
-
-/// Names a file under `host/src/` that belongs to the binary, not the
-/// library (`main.rs` declares them).
-const BINARY: &[&str] = &[
-    "main",
-    "cli",
-    "errors",
-    "license_cli",
-    "registry_cli",
-    "remote",
+/// The folders (layers) of the library, bottom up. `lib.rs` is the facade
+/// (`Host`, `HostBuilder`) at layer 5; its `pub use` re-exports of higher
+/// modules are the crate's public surface, not uses. `bin/` is the binary,
+/// a crate of its own that sees only the public API.
+const LAYERS: &[(&str, u8)] = &[
+    ("options", 0),
+    ("runtime", 1),
+    ("parts", 1),
+    ("capability", 2),
+    ("twin", 3),
+    ("pipeline", 4),
+    ("lib", 5),
+    ("serving", 6),
 ];
 
 /// The crate modules `source` uses: `crate::name` paths, the names inside
@@ -98,48 +64,75 @@ fn push(found: &mut BTreeSet<String>, head: &str) {
     }
 }
 
-fn sources() -> BTreeMap<String, String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(&dir).expect("host/src") {
-        let path = entry.expect("entry").path();
-        if path.extension().is_some_and(|e| e == "rs") {
-            let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-            out.insert(name, std::fs::read_to_string(&path).expect("read"));
+/// Every library module: its name (a file's stem, or its folder's for a
+/// `mod.rs`), the layer of the folder it is in, its path and its source.
+fn modules() -> Vec<(String, u8, String, String)> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let layer = |folder: &str| LAYERS.iter().find(|(f, _)| *f == folder).map(|(_, l)| *l);
+    let mut out = Vec::new();
+    let mut folders = vec![src.clone()];
+    while let Some(dir) = folders.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a folder under host/src") {
+            let path = entry.expect("an entry").path();
+            let relative = path.strip_prefix(&src).expect("under src").to_path_buf();
+            let shown = format!("host/src/{}", relative.display());
+            if path.is_dir() {
+                if relative.starts_with("bin") {
+                    continue;
+                }
+                folders.push(path);
+                continue;
+            }
+            if path.extension().is_none_or(|e| e != "rs") || relative == Path::new("layers.rs") {
+                continue;
+            }
+            let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+            let folder = relative
+                .parent()
+                .and_then(|p| p.to_str())
+                .filter(|p| !p.is_empty())
+                .unwrap_or("lib")
+                .to_owned();
+            let name = if stem == "mod" { folder.clone() } else { stem };
+            let own = layer(&folder).unwrap_or(u8::MAX);
+            let source = std::fs::read_to_string(&path).expect("read a module");
+            out.push((name, own, shown, source));
         }
     }
     out
 }
 
 #[test]
-fn every_module_has_a_layer_and_uses_only_its_own_or_lower() {
-    let layer: BTreeMap<&str, u8> = LAYERS.iter().map(|(m, l, _)| (*m, *l)).collect();
+fn every_module_uses_only_its_own_layer_or_lower_and_no_cycle() {
+    let modules = modules();
+    let layer_of: BTreeMap<&str, u8> = modules
+        .iter()
+        .map(|(name, layer, _, _)| (name.as_str(), *layer))
+        .chain(LAYERS.iter().copied())
+        .collect();
     let mut problems = Vec::new();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (module, source) in sources() {
-        if BINARY.contains(&module.as_str()) || module == "layers" {
+    for (module, own, shown, source) in &modules {
+        if *own == u8::MAX {
+            problems.push(format!("{shown} is in a folder with no layer in layers.rs"));
             continue;
         }
-        let Some(&own) = layer.get(module.as_str()) else {
-            problems.push(format!("host/src/{module}.rs has no layer in layers.rs"));
-            continue;
-        };
-        let used: BTreeSet<String> = uses(&source, module == "lib")
+        let used: BTreeSet<String> = uses(source, module == "lib")
             .into_iter()
-            .filter(|u| *u != module)
+            .filter(|u| u != module)
             .collect();
         for dependency in &used {
-            match layer.get(dependency.as_str()) {
-                Some(&theirs) if theirs > own => problems.push(format!(
-                    "host/src/{module}.rs (layer {own}) uses `{dependency}` (layer {theirs}): a use may only go down"
+            match layer_of.get(dependency.as_str()) {
+                Some(&theirs) if theirs > *own => problems.push(format!(
+                    "{shown} (layer {own}) uses `{dependency}` (layer {theirs}): a use may only go down"
                 )),
                 Some(_) => {}
                 None => problems.push(format!(
-                    "host/src/{module}.rs uses `crate::{dependency}`, which has no layer"
+                    "{shown} uses `crate::{dependency}`, which is no module of the library"
                 )),
             }
         }
-        graph.insert(module, used);
+        graph.entry(module.clone()).or_default().extend(used);
     }
     // No cycles, within a layer or across.
     for start in graph.keys() {

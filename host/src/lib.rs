@@ -28,33 +28,27 @@
 //! `docs/architecture.md` draws them and the path of one request, and the
 //! `layers` test enforces the rule.
 
-mod bindings;
-mod cache;
-mod caller;
-mod capabilities;
-pub mod clock;
-mod control;
-mod engine;
-mod exchange;
-mod faults;
-mod framing;
-mod instances;
-mod journal;
+// One folder per layer, bottom up (docs/architecture.md); a module may use
+// its own layer or lower ones, never higher, and `layers` is that rule as a
+// test. Every module is also named here at the root, so code says
+// `crate::state`, not `crate::parts::state`.
+mod capability;
 #[cfg(test)]
 mod layers;
-pub mod license;
-mod limits;
-mod logs;
-mod metrics;
-mod names;
-mod outbound;
+mod options;
+mod parts;
 mod pipeline;
-pub mod project;
-mod server;
-pub mod settings;
-mod state;
+mod runtime;
+mod serving;
 mod twin;
-pub mod units;
+
+use options::{limits, names};
+pub use options::{project, units};
+pub use parts::{clock, license, settings};
+use parts::{faults, framing, journal, logs, metrics, outbound, state};
+use pipeline::exchange;
+use runtime::{bindings, cache, engine, instances};
+use serving::{caller, control, server};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,7 +65,7 @@ pub use server::{OwnPorts, RunningHost, ServeConfig, ServeError};
 pub use twin::{LoadError, TwinInfo, WORLD};
 
 use cache::ArtifactCache;
-use capabilities::InstanceState;
+use capability::InstanceState;
 use twin::Runtime;
 use twin::{LoadRequest, Twin};
 
@@ -152,7 +146,7 @@ impl HostBuilder {
     pub fn build(self) -> Result<Host, Error> {
         let runtime = Runtime::new(&self.limits).map_err(|e| Error::Engine(format!("{e:#}")))?;
         let mut linker = Linker::new(runtime.engine());
-        capabilities::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
+        capability::add_to_linker(&mut linker).map_err(|e| Error::Engine(format!("{e:#}")))?;
         Ok(Host {
             inner: Arc::new(HostInner {
                 runtime,

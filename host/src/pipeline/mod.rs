@@ -4,10 +4,12 @@
 //! listeners and `Host::handle` go through [`call_twin`], so they answer
 //! byte for byte alike.
 
+pub(crate) mod exchange;
+
 use bytes::Bytes;
 
 use crate::twin::Twin;
-use crate::{bindings, clock, exchange, journal, metrics, twin};
+use crate::{bindings, clock, journal, metrics, twin};
 
 /// How the host answers one request to a twin.
 pub(crate) enum Answer {

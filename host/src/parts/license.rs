@@ -36,7 +36,7 @@ pub const MAX_TRIAL_DAYS: u64 = 7;
 
 /// The official issuer's public key. Its private half is kept by the release
 /// process, never in this repository.
-const OFFICIAL_ISSUER_KEY: &str = include_str!("../keys/official-issuer.pub");
+const OFFICIAL_ISSUER_KEY: &str = include_str!("../../keys/official-issuer.pub");
 
 /// What a license grants.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,7 +12,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use crate::bindings::{TwinPre, types};
 use crate::cache::{ArtifactCache, CacheOutcome};
-use crate::capabilities::InstanceState;
+use crate::capability::InstanceState;
 use crate::clock::TwinClock;
 use crate::engine::EPOCH_TICK;
 use crate::faults::Faults;
@@ -664,7 +664,7 @@ impl Twin {
             self.state.begin(),
             self.clock.clone(),
             &self.limits,
-            crate::capabilities::Shared {
+            crate::capability::Shared {
                 outbound: self.outbound.clone(),
                 policy: self.policy.clone(),
                 metrics: self.metrics.clone(),
