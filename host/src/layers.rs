@@ -64,10 +64,43 @@ fn push(found: &mut BTreeSet<String>, head: &str) {
     }
 }
 
-/// Every library module: its name (a file's stem, or its folder's for a
-/// `mod.rs`), the layer of the folder it is in, its path and its source.
+/// The names `lib.rs` gives at the crate root, each with the folder it
+/// lives in: `mod F;` names folder `F` (its `mod.rs`), and
+/// `use F::{a, b};` names `F/a.rs` and `F/b.rs`. A `crate::a` path resolves
+/// through these, whatever file it is written in.
+fn root_names(lib: &str) -> BTreeMap<String, String> {
+    let mut names = BTreeMap::new();
+    for line in lib.lines() {
+        let line = line.trim();
+        let line = line.strip_prefix("pub ").unwrap_or(line);
+        if let Some(folder) = line.strip_prefix("mod ").and_then(|r| r.strip_suffix(';')) {
+            names.insert(folder.to_owned(), folder.to_owned());
+        } else if let Some(rest) = line.strip_prefix("use ").and_then(|r| r.strip_suffix(';')) {
+            let Some((folder, tail)) = rest.split_once("::") else {
+                continue;
+            };
+            if !LAYERS.iter().any(|(f, _)| *f == folder) {
+                continue; // an outside crate's item
+            }
+            let tail = tail.trim_start_matches('{').trim_end_matches('}');
+            for name in tail.split(',') {
+                let name = name.trim();
+                if !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    names.insert(name.to_owned(), folder.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Every library file: the module it belongs to (a name at the crate
+/// root; a file private to a module, such as `twin/load.rs`, belongs to
+/// that module), the layer of its folder, its path and its source.
 fn modules() -> Vec<(String, u8, String, String)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).expect("lib.rs");
+    let roots = root_names(&lib);
     let layer = |folder: &str| LAYERS.iter().find(|(f, _)| *f == folder).map(|(_, l)| *l);
     let mut out = Vec::new();
     let mut folders = vec![src.clone()];
@@ -77,10 +110,9 @@ fn modules() -> Vec<(String, u8, String, String)> {
             let relative = path.strip_prefix(&src).expect("under src").to_path_buf();
             let shown = format!("host/src/{}", relative.display());
             if path.is_dir() {
-                if relative.starts_with("bin") {
-                    continue;
+                if !relative.starts_with("bin") {
+                    folders.push(path);
                 }
-                folders.push(path);
                 continue;
             }
             if path.extension().is_none_or(|e| e != "rs") || relative == Path::new("layers.rs") {
@@ -89,14 +121,20 @@ fn modules() -> Vec<(String, u8, String, String)> {
             let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
             let folder = relative
                 .parent()
+                .and_then(|p| p.iter().next())
                 .and_then(|p| p.to_str())
-                .filter(|p| !p.is_empty())
                 .unwrap_or("lib")
                 .to_owned();
-            let name = if stem == "mod" { folder.clone() } else { stem };
+            let module = if folder == "lib" {
+                "lib".to_owned()
+            } else if stem != "mod" && roots.get(&stem) == Some(&folder) {
+                stem
+            } else {
+                folder.clone()
+            };
             let own = layer(&folder).unwrap_or(u8::MAX);
             let source = std::fs::read_to_string(&path).expect("read a module");
-            out.push((name, own, shown, source));
+            out.push((module, own, shown, source));
         }
     }
     out
@@ -108,7 +146,6 @@ fn every_module_uses_only_its_own_layer_or_lower_and_no_cycle() {
     let layer_of: BTreeMap<&str, u8> = modules
         .iter()
         .map(|(name, layer, _, _)| (name.as_str(), *layer))
-        .chain(LAYERS.iter().copied())
         .collect();
     let mut problems = Vec::new();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();

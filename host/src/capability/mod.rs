@@ -1,20 +1,28 @@
-//! What a twin instance can reach: our `store`, `clock` and `log` imports, and
-//! WASI with nothing granted (no preopened directories, no environment, no
-//! arguments, no network, stdio discarded). Rust's standard library imports
-//! WASI interfaces even when a twin never uses them, so WASI is linked, empty.
+//! What a twin instance can reach: the world's imports, one module each
+//! (`store`, `clock`, `outbound`, `config`, `license`, `log`), the memory
+//! `limiter`, and WASI with nothing granted (no preopened directories, no
+//! environment, no arguments, no network, stdio discarded). Rust's standard
+//! library imports WASI interfaces even when a twin never uses them, so WASI
+//! is linked, empty. [`InstanceState`] is the store data they all act on.
 
-use wasmtime::ResourceLimiter;
+mod clock;
+mod config;
+mod license;
+mod limiter;
+mod log;
+mod outbound;
+mod store;
+
 use wasmtime::component::{HasSelf, Linker, ResourceTable};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{self, clock, config, license, log, outbound, store};
+use crate::bindings;
 use crate::clock::TwinClock;
 use crate::limits::Limits;
-use crate::state::{Quota, ScanError, SetError, Transaction};
+use crate::state::{Quota, Transaction};
 
-/// Longest key a twin may store; keys are identifiers, not payloads.
-pub const MAX_KEY_BYTES: usize = 1024;
+pub use limiter::Limiter;
 
 /// How much of a twin's stderr is kept per request: enough for a panic message.
 const STDERR_CAPTURE_BYTES: usize = 4096;
@@ -56,7 +64,7 @@ pub struct InstanceState {
     /// The twin's settings as of the start of this call.
     config: crate::settings::Snapshot,
     /// The validated license claims covering this twin, if any.
-    pub(crate) license: Option<license::Claims>,
+    pub(crate) license: Option<bindings::license::Claims>,
     wasi: WasiCtx,
     table: ResourceTable,
 }
@@ -121,7 +129,7 @@ impl InstanceState {
         &mut self,
         txn: Transaction,
         config: crate::settings::Snapshot,
-        license: Option<license::Claims>,
+        license: Option<bindings::license::Claims>,
     ) {
         self.txn = txn;
         self.config = config;
@@ -148,242 +156,11 @@ impl WasiView for InstanceState {
     }
 }
 
-/// Bounds what one instance may grow to, and remembers a refused memory
-/// growth so the 500 can say the limit was the reason.
-pub struct Limiter {
-    max_memory_bytes: usize,
-    /// The size a refused `memory.grow` asked for.
-    pub(crate) denied_memory_growth: Option<usize>,
-    /// The largest memory this instance was allowed to grow to: its memory
-    /// size, since wasm memories never shrink.
-    pub(crate) peak_memory: usize,
-}
-
-/// Table elements (function references) one instance may hold: far above
-/// what any compiled twin uses, far below what would hurt the host.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
-
-impl ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
-            self.denied_memory_growth = Some(desired);
-            return Ok(false);
-        }
-        self.peak_memory = self.peak_memory.max(desired);
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
-    }
-
-    fn instances(&self) -> usize {
-        64
-    }
-
-    fn tables(&self) -> usize {
-        64
-    }
-
-    fn memories(&self) -> usize {
-        16
-    }
-}
-
 /// Adds every import of the twin world (and empty WASI) to `linker`.
 pub fn add_to_linker(linker: &mut Linker<InstanceState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     bindings::Twin::add_to_linker::<_, HasSelf<_>>(linker, |state| state)?;
     Ok(())
-}
-
-impl store::Host for InstanceState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Option<Vec<u8>>> {
-        // A storage failure traps the request: its writes are dropped and it
-        // answers 500, rather than the twin acting on a read that failed.
-        Ok(self.txn.get(&key)?)
-    }
-
-    fn set(
-        &mut self,
-        key: String,
-        value: Vec<u8>,
-    ) -> wasmtime::Result<Result<(), store::StoreError>> {
-        if key.is_empty() || key.len() > MAX_KEY_BYTES {
-            return Ok(Err(store::StoreError::Invalid(format!(
-                "keys must be 1 to {MAX_KEY_BYTES} bytes; got {}",
-                key.len()
-            ))));
-        }
-        if value.len() > self.max_value_bytes {
-            return Ok(Err(store::StoreError::QuotaExceeded(format!(
-                "values are limited to {} bytes; got {}",
-                self.max_value_bytes,
-                value.len()
-            ))));
-        }
-        match self.txn.set(key, value, self.quota) {
-            Ok(()) => Ok(Ok(())),
-            Err(SetError::Quota(message)) => Ok(Err(store::StoreError::QuotaExceeded(message))),
-            Err(SetError::Storage(err)) => Err(err.into()),
-        }
-    }
-
-    fn delete(&mut self, key: String) -> wasmtime::Result<bool> {
-        // No such key can exist, so there is nothing to delete (or stage).
-        if key.is_empty() || key.len() > MAX_KEY_BYTES {
-            return Ok(false);
-        }
-        match self.txn.delete(&key) {
-            Ok(existed) => Ok(existed),
-            // `delete` has no error to give the twin: past the staging bound
-            // the request traps, and none of its writes commit.
-            Err(SetError::Quota(message)) => Err(wasmtime::Error::msg(message)),
-            Err(SetError::Storage(err)) => Err(err.into()),
-        }
-    }
-
-    fn scan(
-        &mut self,
-        start: String,
-        end: Option<String>,
-        limit: u32,
-        reverse: bool,
-    ) -> wasmtime::Result<Vec<store::Entry>> {
-        // Bound what one call can copy into the guest at once.
-        let limit = usize::try_from(limit).unwrap_or(usize::MAX).min(10_000);
-        // Whatever the twin could not receive into its memory is not
-        // copied out of the state either.
-        let max_bytes = self.limiter.max_memory_bytes;
-        match self
-            .txn
-            .scan_within(&start, end.as_deref(), limit, reverse, max_bytes)
-        {
-            Ok(entries) => Ok(entries
-                .into_iter()
-                .map(|(key, value)| store::Entry { key, value })
-                .collect()),
-            Err(ScanError::Storage(err)) => Err(err.into()),
-            Err(too_large) => Err(wasmtime::Error::msg(too_large.to_string())),
-        }
-    }
-}
-
-impl clock::Host for InstanceState {
-    fn now_millis(&mut self) -> wasmtime::Result<u64> {
-        Ok(self.clock.now_millis())
-    }
-
-    fn wall_millis(&mut self) -> wasmtime::Result<u64> {
-        Ok(crate::clock::wall_millis())
-    }
-}
-
-impl log::Host for InstanceState {
-    fn log(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        use crate::logs::{Admission, MAX_LINE_BYTES, printable_cut};
-        let twin = &*self.twin;
-        match self.metrics.logs.admit() {
-            Admission::Drop => return Ok(()),
-            Admission::Log { dropped_before: 0 } => {}
-            Admission::Log { dropped_before } => tracing::warn!(
-                target: "twin",
-                twin,
-                dropped = dropped_before,
-                "log lines dropped: the twin logged more than {} a second",
-                crate::logs::LINES_PER_SECOND
-            ),
-        }
-        let message = printable_cut(&message, MAX_LINE_BYTES);
-        match level {
-            log::Level::Trace => tracing::trace!(target: "twin", twin, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "twin", twin, "{message}"),
-            log::Level::Info => tracing::info!(target: "twin", twin, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "twin", twin, "{message}"),
-            log::Level::Error => tracing::error!(target: "twin", twin, "{message}"),
-        }
-        Ok(())
-    }
-}
-
-impl outbound::Host for InstanceState {
-    fn enqueue(
-        &mut self,
-        request: outbound::OutboundRequest,
-    ) -> wasmtime::Result<Result<String, outbound::OutboundError>> {
-        if self.outbox.len() >= crate::outbound::MAX_PER_CALL {
-            return Ok(Err(outbound::OutboundError::TooMany(format!(
-                "one request may queue at most {} outbound requests",
-                crate::outbound::MAX_PER_CALL
-            ))));
-        }
-        use crate::outbound::{MAX_BODY_BYTES, MAX_BYTES_PER_CALL};
-        if request.body.len() > MAX_BODY_BYTES {
-            return Ok(Err(outbound::OutboundError::Invalid(format!(
-                "an outbound body is limited to {MAX_BODY_BYTES} bytes; got {}",
-                request.body.len()
-            ))));
-        }
-        let bytes = request.url.len()
-            + request.body.len()
-            + request
-                .headers
-                .iter()
-                .map(|(n, v)| n.len() + v.len())
-                .sum::<usize>();
-        if self.outbox_bytes + bytes > MAX_BYTES_PER_CALL {
-            return Ok(Err(outbound::OutboundError::TooMany(format!(
-                "one request may queue at most {MAX_BYTES_PER_CALL} bytes of outbound requests"
-            ))));
-        }
-        let method = request.method.to_ascii_uppercase();
-        if let Err(refusal) = self.policy.check(&method, &request.url, &request.headers) {
-            return Ok(Err(match refusal {
-                crate::outbound::Refusal::Denied(why) => outbound::OutboundError::Denied(why),
-                crate::outbound::Refusal::Invalid(why) => outbound::OutboundError::Invalid(why),
-            }));
-        }
-        let queued_body: usize = self.outbox.iter().map(|(_, r)| r.body.len()).sum();
-        if let Err(crate::outbound::Backlog(why)) =
-            self.outbound.has_room(queued_body, request.body.len())
-        {
-            return Ok(Err(outbound::OutboundError::TooMany(why)));
-        }
-        self.outbox_bytes += bytes;
-        let id = self.outbound.next_id();
-        self.outbox.push((
-            id.clone(),
-            crate::outbound::OutboundRequest {
-                method,
-                url: request.url,
-                headers: request.headers,
-                body: request.body,
-            },
-        ));
-        Ok(Ok(id))
-    }
-}
-
-impl config::Host for InstanceState {
-    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        Ok(self.config.get(&key).cloned())
-    }
-}
-
-impl license::Host for InstanceState {
-    fn current(&mut self) -> wasmtime::Result<Option<license::Claims>> {
-        Ok(self.license.clone())
-    }
 }
 
 impl bindings::types::Host for InstanceState {}

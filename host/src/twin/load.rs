@@ -1,0 +1,355 @@
+//! Loading a twin: the bytes checked (text, core module, component of
+//! another world), compiled or taken from the precompiled cache, linked
+//! against the world's imports, and described, with what `describe` may
+//! declare bounded and made printable.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+
+use crate::bindings::TwinPre;
+use crate::cache::ArtifactCache;
+use crate::capability::InstanceState;
+use crate::clock::TwinClock;
+use crate::faults::Faults;
+use crate::journal::Journal;
+use crate::license::Licensing;
+use crate::limits::Limits;
+use crate::outbound::{Outbound, Policy};
+use crate::settings::{ConfigError, Settings};
+use crate::state::TwinState;
+
+use super::{IdempotencyGuard, Runtime, Twin, TwinInfo, is_valid_name, next_key, one_line};
+
+/// The world's version, as twins and `wt-host version` report it.
+pub const WORLD: &str = "wondertwin:twin@0.1.0";
+const HANDLER_EXPORT: &str = "wondertwin:twin/handler@0.1.0";
+const DESCRIBE_EXPORT: &str = "wondertwin:twin/describe@0.1.0";
+
+/// Why a file could not be loaded as a twin. Each renders as one line that
+/// starts with the file (or the name it was added under).
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{source_name}: cannot read: {error}")]
+    Read {
+        source_name: String,
+        error: std::io::Error,
+    },
+    #[error("{source_name}: not a WebAssembly file (it starts with {prefix:?})")]
+    NotWasm { source_name: String, prefix: String },
+    #[error(
+        "{source_name}: is a core WebAssembly module, not a component; build twins with `--target wasm32-wasip2`"
+    )]
+    CoreModule { source_name: String },
+    #[error("{source_name}: invalid component: {reason}")]
+    Invalid { source_name: String, reason: String },
+    #[error(
+        "{source_name}: is a component of another world: it exports [{exports}] but a twin exports {HANDLER_EXPORT} and {DESCRIBE_EXPORT}"
+    )]
+    OtherWorld {
+        source_name: String,
+        exports: String,
+    },
+    #[error("{source_name}: missing export {export}")]
+    MissingExport {
+        source_name: String,
+        export: &'static str,
+    },
+    #[error("{source_name}: needs an import wt does not provide: {reason}")]
+    UnsupportedImport { source_name: String, reason: String },
+    #[error("{source_name}: `describe` failed: {reason}")]
+    Describe { source_name: String, reason: String },
+    #[error("{source_name}: {error}")]
+    Config {
+        source_name: String,
+        error: ConfigError,
+    },
+    #[error(
+        "{source_name}: {name:?} is not a usable twin name (use 1-63 of a-z, 0-9, '-' and '_', starting with a letter; `_wt` is reserved)"
+    )]
+    BadName { source_name: String, name: String },
+    #[error("{source_name}: a twin named {name:?} is already loaded")]
+    Duplicate { source_name: String, name: String },
+    #[error("{source_name}: cannot open its state at {path}: {reason}")]
+    State {
+        source_name: String,
+        path: String,
+        reason: String,
+    },
+}
+
+/// Reads a component file.
+pub fn read_file(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|error| LoadError::Read {
+        source_name: path.display().to_string(),
+        error,
+    })
+}
+
+pub(crate) struct LoadRequest<'a> {
+    pub runtime: &'a Runtime,
+    pub linker: &'a Linker<InstanceState>,
+    pub cache: &'a ArtifactCache,
+    pub limits: &'a Limits,
+    pub clock: TwinClock,
+    pub http: reqwest::Client,
+    pub policy: Arc<Policy>,
+    pub licensing: Arc<Licensing>,
+    /// Whether the registry marks this twin `pro` (a license is then needed
+    /// whatever its `describe` says).
+    pub requires_license: bool,
+    /// The identity licenses are checked against, when not the served name.
+    pub identity: Option<String>,
+    /// Serve under this name instead of the one `describe` gives.
+    pub name: Option<String>,
+    /// The file it came from, for reloads.
+    pub path: Option<std::path::PathBuf>,
+    /// A file path or `<bytes>`, for messages.
+    pub source_name: String,
+}
+
+impl Twin {
+    /// Validates, compiles (or loads from cache), links and describes a twin.
+    pub(crate) async fn load(req: LoadRequest<'_>, wasm: &[u8]) -> Result<Self, LoadError> {
+        let started = Instant::now();
+        let source_name = req.source_name.clone();
+        check_header(&source_name, wasm)?;
+        let sha256 = hex::encode(Sha256::digest(wasm));
+        let (component, cache) = req
+            .cache
+            .load(req.runtime.engine(), wasm, &sha256)
+            .map_err(|err| LoadError::Invalid {
+                source_name: source_name.clone(),
+                reason: one_line(&err),
+            })?;
+        check_exports(&source_name, req.runtime, &component)?;
+        let instance_pre =
+            req.linker
+                .instantiate_pre(&component)
+                .map_err(|err| LoadError::UnsupportedImport {
+                    source_name: source_name.clone(),
+                    reason: one_line(&err),
+                })?;
+        let pre = TwinPre::new(instance_pre).map_err(|err| LoadError::Invalid {
+            source_name: source_name.clone(),
+            reason: one_line(&err),
+        })?;
+
+        let mut twin = Self {
+            info: TwinInfo {
+                name: String::new(),
+                identity: String::new(),
+                described_name: String::new(),
+                version: String::new(),
+                api_version: String::new(),
+                default_port: 0,
+                license_required: false,
+                description: String::new(),
+                idempotency_header: None,
+                sha256,
+                source: source_name.clone(),
+                cache,
+                load_millis: 0.0,
+            },
+            name: Arc::from(req.name.as_deref().unwrap_or("(loading)")),
+            key: next_key(),
+            pre,
+            runtime: req.runtime.clone(),
+            limits: req.limits.clone(),
+            state: TwinState::default(),
+            clock: req.clock,
+            gate: Arc::new(tokio::sync::Mutex::new(())),
+            queued: Arc::new(AtomicUsize::new(0)),
+            journal: Arc::new(Journal::new(req.limits.journal_capacity)),
+            faults: Arc::new(Faults::new()),
+            outbound: Arc::new(Outbound::new("(loading)", req.http.clone())),
+            policy: req.policy.clone(),
+            http: req.http.clone(),
+            metrics: Arc::default(),
+            settings: Settings::from_declared("(loading)", []).expect("no settings is valid"),
+            idempotency: None,
+            licensing: req.licensing.clone(),
+            path: req.path.clone(),
+            forced_license: req.requires_license,
+        };
+        let described = twin.describe().await.map_err(|err| LoadError::Describe {
+            source_name: source_name.clone(),
+            reason: err.to_string(),
+        })?;
+        let described = checked_description(described).map_err(|reason| LoadError::Describe {
+            source_name: source_name.clone(),
+            reason,
+        })?;
+        let name = req.name.unwrap_or_else(|| described.name.clone());
+        if !is_valid_name(&name) {
+            return Err(LoadError::BadName { source_name, name });
+        }
+        twin.name = Arc::from(name.as_str());
+        twin.outbound = Arc::new(Outbound::new(&name, twin.http.clone()));
+        twin.info.identity = req.identity.unwrap_or_else(|| name.clone());
+        twin.info.name = name;
+        twin.info.described_name = described.name;
+        twin.info.version = described.version;
+        twin.info.api_version = described.api_version;
+        twin.info.default_port = described.default_port;
+        twin.info.license_required = described.license_required || req.requires_license;
+        twin.info.description = described.description;
+        twin.settings = Settings::from_declared(
+            &twin.name,
+            described
+                .settings
+                .into_iter()
+                .map(|s| (s.key, s.description, s.default_value)),
+        )
+        .map_err(|error| LoadError::Config {
+            source_name: source_name.clone(),
+            error,
+        })?;
+        if let Some(conflict) = described.idempotency {
+            twin.info.idempotency_header = Some(conflict.header.to_ascii_lowercase());
+            twin.idempotency = Some(IdempotencyGuard {
+                header: conflict.header.to_ascii_lowercase(),
+                status: conflict.status,
+                body: conflict.body.into_bytes(),
+                in_flight: Default::default(),
+            });
+        }
+        twin.info.load_millis = started.elapsed().as_secs_f64() * 1000.0;
+        Ok(twin)
+    }
+}
+
+/// Settings one twin may declare: far more than any vendor's quirks, few
+/// enough that loading and reloading stay instant.
+pub const MAX_SETTINGS: usize = 256;
+/// Bytes of one `describe` string (a description, a setting's default).
+const MAX_DESCRIBE_TEXT: usize = 4096;
+/// Bytes of the idempotency conflict body.
+const MAX_CONFLICT_BODY: usize = 64 << 10;
+
+/// What `describe` returned, within bounds and printable: it reaches the
+/// operator's terminal (`ready` lines, `wt-host list`) and every listing.
+fn checked_description(mut info: crate::bindings::Info) -> Result<crate::bindings::Info, String> {
+    if info.settings.len() > MAX_SETTINGS {
+        return Err(format!(
+            "declares {} settings; at most {MAX_SETTINGS} are allowed",
+            info.settings.len()
+        ));
+    }
+    let text = |field: &str, value: &mut String| {
+        if value.len() > MAX_DESCRIBE_TEXT {
+            return Err(format!(
+                "{field} is {} bytes; at most {MAX_DESCRIBE_TEXT} are allowed",
+                value.len()
+            ));
+        }
+        if let std::borrow::Cow::Owned(clean) = crate::logs::printable(value) {
+            *value = clean;
+        }
+        Ok(())
+    };
+    text("name", &mut info.name)?;
+    text("version", &mut info.version)?;
+    text("api-version", &mut info.api_version)?;
+    text("description", &mut info.description)?;
+    for setting in &mut info.settings {
+        text("a setting's key", &mut setting.key)?;
+        text("a setting's description", &mut setting.description)?;
+        text("a setting's default", &mut setting.default_value)?;
+    }
+    if let Some(conflict) = &info.idempotency {
+        if http::HeaderName::from_bytes(conflict.header.as_bytes()).is_err() {
+            return Err(format!(
+                "idempotency header {:?} is not a header name",
+                crate::logs::printable(&conflict.header)
+            ));
+        }
+        if !(400..=599).contains(&conflict.status) {
+            return Err(format!(
+                "idempotency conflict status {} is not an error status",
+                conflict.status
+            ));
+        }
+        if conflict.body.len() > MAX_CONFLICT_BODY {
+            return Err(format!(
+                "the idempotency conflict body is {} bytes; at most {MAX_CONFLICT_BODY} are allowed",
+                conflict.body.len()
+            ));
+        }
+    }
+    Ok(info)
+}
+
+/// Tells a text file, a core module and a component apart before compiling,
+/// so each gets its own message.
+fn check_header(source_name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    const MAGIC: &[u8] = b"\0asm";
+    if !wasm.starts_with(MAGIC) || wasm.len() < 8 {
+        let prefix = String::from_utf8_lossy(&wasm[..wasm.len().min(8)]).into_owned();
+        return Err(LoadError::NotWasm {
+            source_name: source_name.to_owned(),
+            prefix,
+        });
+    }
+    // Bytes 4..8: version and layer. Core modules are layer 0, components 1.
+    if wasm[6..8] == [0, 0] {
+        return Err(LoadError::CoreModule {
+            source_name: source_name.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_exports(
+    source_name: &str,
+    runtime: &Runtime,
+    component: &Component,
+) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let exports: Vec<String> = ty
+        .exports(runtime.engine())
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    let has = |wanted: &str| exports.iter().any(|e| e == wanted);
+    match (has(HANDLER_EXPORT), has(DESCRIBE_EXPORT)) {
+        (true, true) => Ok(()),
+        (false, false) => Err(LoadError::OtherWorld {
+            source_name: source_name.to_owned(),
+            exports: exports.join(", "),
+        }),
+        (false, true) => Err(LoadError::MissingExport {
+            source_name: source_name.to_owned(),
+            export: HANDLER_EXPORT,
+        }),
+        (true, false) => Err(LoadError::MissingExport {
+            source_name: source_name.to_owned(),
+            export: DESCRIBE_EXPORT,
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_check_tells_text_core_and_component_apart() {
+        assert!(matches!(
+            check_header("f", b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header("f", b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule { .. })
+        ));
+        assert!(check_header("f", b"\0asm\x0d\0\x01\0").is_ok());
+        assert!(matches!(
+            check_header("f", b""),
+            Err(LoadError::NotWasm { .. })
+        ));
+    }
+}
