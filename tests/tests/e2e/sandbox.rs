@@ -293,16 +293,18 @@ async fn when_every_instance_slot_is_busy_requests_wait_instead_of_failing() {
     let hello_hold = tokio::spawn({
         let client = client.clone();
         async move {
-            // Holds the only slot for 600 ms.
+            // Holds the only slot for 2 s: long enough that the request
+            // below surely comes while it runs, even with the other test
+            // modules of this binary loading both cores.
             client
-                .get(format!("{hello}/spin?ms=600"))
+                .get(format!("{hello}/spin?ms=2000"))
                 .send()
                 .await
                 .unwrap()
                 .status()
         }
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let waited = client.get(format!("{adversary}/ok")).send().await.unwrap();
     assert_eq!(waited.status(), 200, "waited for the slot, did not fail");
     assert!(
