@@ -23,7 +23,9 @@
 //! segment and a final `{*name}` captures the rest of the path (at least one
 //! segment, possibly empty, e.g. the `""` of `/echo/`). Captures are
 //! percent-decoded into [`Request::param`]. Matching is exact otherwise: a
-//! trailing `/` is a different path.
+//! trailing `/` is a different path, unless the router is built with
+//! [`Router::optional_trailing_slash`] (Django-style APIs such as PostHog's
+//! answer `/flags` and `/flags/` alike).
 //!
 //! An unknown path is a 404 and a known path with the wrong method a 405 with
 //! `Allow`; both are [`Error`]s rendered by the router's [`Renderer`], so they
@@ -38,6 +40,8 @@ pub type Handler = fn(&Request) -> Result<Response, Error>;
 struct Route {
     /// `None` matches every method.
     method: Option<Method>,
+    /// What [`Router::nest`] put in front of `pattern`, for `Debug`.
+    prefix: Option<&'static str>,
     pattern: &'static str,
     /// `pattern` split once, when the route is added.
     segments: Box<[Segment]>,
@@ -48,6 +52,7 @@ impl Route {
     fn new(method: Option<Method>, pattern: &'static str, handler: Handler) -> Self {
         Route {
             method,
+            prefix: None,
             pattern,
             segments: compile(pattern),
             handler,
@@ -82,6 +87,8 @@ enum Segment {
 pub struct Router {
     routes: Vec<Route>,
     renderer: Renderer,
+    /// Match `/x/` where a route says `/x`.
+    optional_trailing_slash: bool,
 }
 
 impl Default for Router {
@@ -95,8 +102,9 @@ impl std::fmt::Debug for Router {
         let mut list = f.debug_list();
         for r in &self.routes {
             list.entry(&format_args!(
-                "{} {}",
+                "{} {}{}",
                 r.method.as_ref().map_or("*", Method::as_str),
+                r.prefix.unwrap_or(""),
                 r.pattern
             ));
         }
@@ -110,6 +118,36 @@ impl Router {
         Router {
             routes: Vec::with_capacity(16),
             renderer: render_stripe,
+            optional_trailing_slash: false,
+        }
+    }
+
+    /// Matches a path with one trailing `/` as the path without it, so
+    /// `.get("/flags", h)` answers `GET /flags/` too, with the request's
+    /// path unchanged: one route per endpoint instead of two. Patterns are
+    /// then written without the slash; the root `/` is left as it is.
+    ///
+    /// ```
+    /// use wt_sdk::{Request, Response, Router};
+    ///
+    /// let router = Router::new()
+    ///     .optional_trailing_slash()
+    ///     .get("/flags", |_| Ok(Response::text(200, "ok")));
+    /// assert_eq!(router.route(Request::new("GET", "/flags/")).status, 200);
+    /// assert_eq!(router.route(Request::new("GET", "/flags")).status, 200);
+    /// assert_eq!(router.route(Request::new("GET", "/flags//")).status, 404);
+    /// ```
+    pub fn optional_trailing_slash(mut self) -> Self {
+        self.optional_trailing_slash = true;
+        self
+    }
+
+    /// The part of `path` that patterns are matched against.
+    fn matched_path<'p>(&self, path: &'p str) -> &'p str {
+        if self.optional_trailing_slash && path.len() > 1 {
+            path.strip_suffix('/').unwrap_or(path)
+        } else {
+            path
         }
     }
 
@@ -146,6 +184,35 @@ impl Router {
     /// Adds a route matching every method.
     pub fn any(mut self, pattern: &'static str, handler: Handler) -> Self {
         self.routes.push(Route::new(None, pattern, handler));
+        self
+    }
+
+    /// Adds `routes` under `prefix`: `.nest("/api/projects/{project_id}",
+    /// Router::new().get("/cohorts", list))` answers
+    /// `GET /api/projects/1/cohorts`, with `project_id` captured. A nested
+    /// `/` is the prefix itself. Twins with one API under several prefixes
+    /// (PostHog's `projects` and `environments`) nest the same routes twice.
+    /// `routes`' own error renderer is not used: this router renders.
+    ///
+    /// # Panics
+    /// If `prefix` is malformed, or ends in a `{*rest}` capture (nothing can
+    /// follow one).
+    pub fn nest(mut self, prefix: &'static str, routes: Router) -> Self {
+        let head = compile(prefix);
+        assert!(
+            !head.iter().any(|s| matches!(s, Segment::Rest(_))),
+            "nest prefix {prefix:?} may not end in a {{*rest}} capture"
+        );
+        for mut route in routes.routes {
+            let tail: &[Segment] = if route.pattern == "/" {
+                &[]
+            } else {
+                &route.segments
+            };
+            route.segments = head.iter().chain(tail).copied().collect();
+            route.prefix = Some(prefix);
+            self.routes.push(route);
+        }
         self
     }
 
@@ -187,9 +254,10 @@ impl Router {
     pub fn dispatch(&self, mut request: Request) -> Result<Response, Error> {
         let mut captures: Vec<(&'static str, &str)> = Vec::new();
         let mut path_matched = false;
-        let parts = split_path(&request.path);
+        let path = self.matched_path(&request.path);
+        let parts = split_path(path);
         for route in &self.routes {
-            if !matches(&route.segments, &request.path, &parts, &mut captures) {
+            if !matches(&route.segments, path, &parts, &mut captures) {
                 continue;
             }
             path_matched = true;
@@ -224,10 +292,11 @@ impl Router {
     fn method_not_allowed(&self, request: &Request) -> Error {
         let mut scratch = Vec::new();
         let mut allow: Vec<&str> = Vec::new();
-        let parts = split_path(&request.path);
+        let path = self.matched_path(&request.path);
+        let parts = split_path(path);
         for route in &self.routes {
             if let Some(m) = &route.method
-                && matches(&route.segments, &request.path, &parts, &mut scratch)
+                && matches(&route.segments, path, &parts, &mut scratch)
                 && !allow.contains(&m.as_str())
             {
                 allow.push(m.as_str());
@@ -340,6 +409,48 @@ mod tests {
     }
     fn fail(_: &Request) -> Result<Response, Error> {
         Err(Error::conflict("nope").with_code("c"))
+    }
+
+    #[test]
+    fn nested_routes_answer_under_each_prefix_with_its_captures() {
+        let api = || {
+            Router::new()
+                .get("/", list)
+                .get("/cohorts/{id}", show)
+                .delete("/cohorts/{id}", show)
+        };
+        let router = Router::new()
+            .optional_trailing_slash()
+            .nest("/api/projects/{project_id}", api())
+            .nest("/api/environments/{project_id}", api());
+        for base in ["/api/projects/7", "/api/environments/7"] {
+            let one = router.route(Request::new("GET", &format!("{base}/cohorts/c1/")));
+            assert_eq!(
+                body(&one)["params"],
+                json!([["project_id", "7"], ["id", "c1"]]),
+                "{base}"
+            );
+            for root in [base.to_owned(), format!("{base}/")] {
+                assert_eq!(
+                    body(&router.route(Request::new("GET", &root)))["route"],
+                    "list"
+                );
+            }
+            let wrong = router.route(Request::new("POST", &format!("{base}/cohorts/c1/")));
+            assert_eq!(wrong.status, 405);
+            assert_eq!(wrong.header("allow"), Some("GET, DELETE"));
+        }
+        assert_eq!(
+            router.route(Request::new("GET", "/api/projects")).status,
+            404
+        );
+        assert!(format!("{router:?}").contains("GET /api/environments/{project_id}/cohorts/{id}"));
+    }
+
+    #[test]
+    fn without_the_option_a_trailing_slash_is_another_path() {
+        let router = Router::new().get("/flags", list);
+        assert_eq!(router.route(Request::new("GET", "/flags/")).status, 404);
     }
 
     fn router() -> Router {

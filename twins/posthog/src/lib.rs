@@ -75,164 +75,63 @@ fn with_cors(response: Response, origin: Option<&str>) -> Response {
     }
 }
 
-/// Adds `pattern` and `pattern/` (PostHog's routes take the trailing slash
-/// as optional).
-fn both(
-    router: Router,
-    methods: &[Method],
-    bare: &'static str,
-    slashed: &'static str,
-    handler: wt_sdk::router::Handler,
-) -> Router {
-    router
-        .methods(methods.iter().cloned(), bare, handler)
-        .methods(methods.iter().cloned(), slashed, handler)
-}
-
 static ROUTER: LazyLock<Router> = LazyLock::new(router);
 
+/// PostHog (Django) takes a trailing slash as optional everywhere, and
+/// serves its project API under both `/api/projects/{id}` and the newer
+/// `/api/environments/{id}`.
 fn router() -> Router {
-    use Method::{Delete, Get, Patch, Post, Put};
-    let mut r = Router::new().on_error(wire::render);
-    for (bare, slashed) in [
-        ("/batch", "/batch/"),
-        ("/capture", "/capture/"),
-        ("/e", "/e/"),
-        ("/i/v0/e", "/i/v0/e/"),
-        ("/track", "/track/"),
-        ("/engage", "/engage/"),
-    ] {
-        r = both(r, &[Get, Post], bare, slashed, ingest::capture);
+    use Method::{Get, Post};
+    let mut r = Router::new()
+        .on_error(wire::render)
+        .optional_trailing_slash();
+    for path in ["/batch", "/capture", "/e", "/i/v0/e", "/track", "/engage"] {
+        r = r.methods([Get, Post], path, ingest::capture);
     }
-    r = both(
-        r,
-        &[Post],
-        "/i/v1/analytics/events",
-        "/i/v1/analytics/events/",
-        capture_v1::capture,
-    );
-    r = both(r, &[Post], "/flags", "/flags/", eval::flags_endpoint);
-    r = both(r, &[Post], "/decide", "/decide/", eval::decide);
-    r = both(
-        r,
-        &[Get],
-        "/flags/definitions",
-        "/flags/definitions/",
-        flags::definitions,
-    );
-    r = both(
-        r,
-        &[Get],
-        "/api/feature_flag/local_evaluation",
-        "/api/feature_flag/local_evaluation/",
-        flags::definitions,
-    );
-    for (bare, slashed) in [
-        ("/api/projects/{project_id}", "/api/projects/{project_id}/"),
-        (
-            "/api/environments/{project_id}",
-            "/api/environments/{project_id}/",
-        ),
+    r = r
+        .post("/i/v1/analytics/events", capture_v1::capture)
+        .post("/flags", eval::flags_endpoint)
+        .post("/decide", eval::decide)
+        .get("/flags/definitions", flags::definitions)
+        .get("/api/feature_flag/local_evaluation", flags::definitions)
+        // Remote config is only under `projects`.
+        .get(
+            "/api/projects/{project_id}/feature_flags/{id}/remote_config",
+            flags::remote_config,
+        )
+        .patch(
+            "/api/projects/{project_id}/cohorts/{id}/add_persons_to_static_cohort",
+            cohorts::add_persons,
+        );
+    for prefix in [
+        "/api/projects/{project_id}",
+        "/api/environments/{project_id}",
     ] {
-        r = both(r, &[Get], bare, slashed, flags::project);
-    }
-    for (bare, slashed) in [
-        (
-            "/api/projects/{project_id}/feature_flags",
-            "/api/projects/{project_id}/feature_flags/",
-        ),
-        (
-            "/api/environments/{project_id}/feature_flags",
-            "/api/environments/{project_id}/feature_flags/",
-        ),
-    ] {
-        r = both(r, &[Get], bare, slashed, flags::list);
-        r = both(r, &[Post], bare, slashed, flags::create);
-    }
-    for (bare, slashed) in [
-        (
-            "/api/projects/{project_id}/feature_flags/{id}",
-            "/api/projects/{project_id}/feature_flags/{id}/",
-        ),
-        (
-            "/api/environments/{project_id}/feature_flags/{id}",
-            "/api/environments/{project_id}/feature_flags/{id}/",
-        ),
-    ] {
-        r = both(r, &[Get], bare, slashed, flags::retrieve);
-        r = both(r, &[Patch, Put], bare, slashed, flags::update);
-        r = both(r, &[Delete], bare, slashed, flags::destroy);
-    }
-    r = both(
-        r,
-        &[Get],
-        "/api/projects/{project_id}/feature_flags/{id}/remote_config",
-        "/api/projects/{project_id}/feature_flags/{id}/remote_config/",
-        flags::remote_config,
-    );
-    for (bare, slashed, one, one_slashed) in [
-        (
-            "/api/projects/{project_id}/cohorts",
-            "/api/projects/{project_id}/cohorts/",
-            "/api/projects/{project_id}/cohorts/{id}",
-            "/api/projects/{project_id}/cohorts/{id}/",
-        ),
-        (
-            "/api/environments/{project_id}/cohorts",
-            "/api/environments/{project_id}/cohorts/",
-            "/api/environments/{project_id}/cohorts/{id}",
-            "/api/environments/{project_id}/cohorts/{id}/",
-        ),
-    ] {
-        r = both(r, &[Get], bare, slashed, cohorts::list);
-        r = both(r, &[Post], bare, slashed, cohorts::create);
-        r = both(r, &[Get], one, one_slashed, cohorts::retrieve);
-        r = both(r, &[Patch, Put], one, one_slashed, cohorts::update);
-        r = both(r, &[Delete], one, one_slashed, cohorts::destroy);
-    }
-    r = both(
-        r,
-        &[Patch],
-        "/api/projects/{project_id}/cohorts/{id}/add_persons_to_static_cohort",
-        "/api/projects/{project_id}/cohorts/{id}/add_persons_to_static_cohort/",
-        cohorts::add_persons,
-    );
-    for (bare, slashed, one, one_slashed) in [
-        (
-            "/api/projects/{project_id}/events",
-            "/api/projects/{project_id}/events/",
-            "/api/projects/{project_id}/events/{id}",
-            "/api/projects/{project_id}/events/{id}/",
-        ),
-        (
-            "/api/environments/{project_id}/events",
-            "/api/environments/{project_id}/events/",
-            "/api/environments/{project_id}/events/{id}",
-            "/api/environments/{project_id}/events/{id}/",
-        ),
-    ] {
-        r = both(r, &[Get], bare, slashed, ingest::list_events);
-        r = both(r, &[Get], one, one_slashed, ingest::get_event);
-    }
-    for (bare, slashed, one, one_slashed) in [
-        (
-            "/api/projects/{project_id}/persons",
-            "/api/projects/{project_id}/persons/",
-            "/api/projects/{project_id}/persons/{id}",
-            "/api/projects/{project_id}/persons/{id}/",
-        ),
-        (
-            "/api/environments/{project_id}/persons",
-            "/api/environments/{project_id}/persons/",
-            "/api/environments/{project_id}/persons/{id}",
-            "/api/environments/{project_id}/persons/{id}/",
-        ),
-    ] {
-        r = both(r, &[Get], bare, slashed, ingest::list_persons);
-        r = both(r, &[Get], one, one_slashed, ingest::get_person);
-        r = both(r, &[Delete], one, one_slashed, ingest::delete_person);
+        r = r.nest(prefix, project_api());
     }
     r
+}
+
+/// The routes under one project (or environment).
+fn project_api() -> Router {
+    use Method::{Patch, Put};
+    Router::new()
+        .get("/", flags::project)
+        .get("/feature_flags", flags::list)
+        .post("/feature_flags", flags::create)
+        .get("/feature_flags/{id}", flags::retrieve)
+        .methods([Patch, Put], "/feature_flags/{id}", flags::update)
+        .delete("/feature_flags/{id}", flags::destroy)
+        .get("/cohorts", cohorts::list)
+        .post("/cohorts", cohorts::create)
+        .get("/cohorts/{id}", cohorts::retrieve)
+        .methods([Patch, Put], "/cohorts/{id}", cohorts::update)
+        .delete("/cohorts/{id}", cohorts::destroy)
+        .get("/events", ingest::list_events)
+        .get("/events/{id}", ingest::get_event)
+        .get("/persons", ingest::list_persons)
+        .get("/persons/{id}", ingest::get_person)
+        .delete("/persons/{id}", ingest::delete_person)
 }
 
 #[cfg(test)]
