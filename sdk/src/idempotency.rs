@@ -9,7 +9,9 @@
 //! On the hot path this costs one store read ([`Replays::lookup`]) and, when
 //! the twin decides the answer is worth keeping, one write
 //! ([`Replays::save`]). Which answers to keep is the twin's policy (Stripe
-//! keeps successes and card declines but not validation failures).
+//! keeps successes and card declines but not validation failures), and so
+//! is how long ([`Replays::expiring_after`]: Resend forgets keys after a
+//! day). [`Replays::serve`] is the whole flow in one call.
 //!
 //! ```
 //! use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
@@ -34,6 +36,20 @@ use crate::{Error, Request, Response};
 #[derive(Debug, Clone)]
 pub struct Replays {
     prefix: String,
+    /// Twin-time milliseconds after which a saved answer is forgotten.
+    ttl_millis: Option<u64>,
+}
+
+/// What [`Replays::serve`] did with a request.
+#[derive(Debug)]
+pub enum Served {
+    /// The saved answer to the same request, sent again.
+    Replayed(Response),
+    /// The key was used for a different request: the twin answers with its
+    /// vendor's error.
+    Mismatch,
+    /// The request was handled (and its answer saved if the twin keeps it).
+    Handled(Response),
 }
 
 /// What [`Replays::lookup`] found.
@@ -50,6 +66,9 @@ pub enum Lookup {
 #[derive(Serialize, Deserialize)]
 struct Saved {
     fingerprint: String,
+    /// Twin time when saved; absent in answers saved before expiry existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    saved_at: Option<u64>,
     status: u16,
     headers: Vec<(String, String)>,
     body: String,
@@ -60,7 +79,53 @@ impl Replays {
     pub fn new(prefix: impl Into<String>) -> Self {
         Replays {
             prefix: prefix.into(),
+            ttl_millis: None,
         }
+    }
+
+    /// Forgets each saved answer `millis` of twin time after it was saved,
+    /// so the key can be used afresh (moving the twin's clock moves this).
+    pub fn expiring_after(mut self, millis: u64) -> Self {
+        self.ttl_millis = Some(millis);
+        self
+    }
+
+    /// The whole flow: replays the saved answer to `key` if the request is
+    /// the same, reports a mismatch if it is not, and otherwise hands the
+    /// request to `handle` and saves its answer when `keep` says so.
+    ///
+    /// ```
+    /// use wt_sdk::idempotency::{Replays, Served};
+    /// use wt_sdk::{Request, Response};
+    ///
+    /// let replays = Replays::new("acct/a/idem");
+    /// let request = || Request::new("POST", "/v1/things").with_form("a=1");
+    /// let handle = |_: Request| Response::ok(&"created");
+    /// let keep = |r: &Response| r.is_success();
+    /// assert!(matches!(replays.serve("k", request(), keep, handle).unwrap(), Served::Handled(_)));
+    /// assert!(matches!(replays.serve("k", request(), keep, handle).unwrap(), Served::Replayed(_)));
+    /// let other = Request::new("POST", "/v1/things").with_form("a=2");
+    /// assert!(matches!(replays.serve("k", other, keep, handle).unwrap(), Served::Mismatch));
+    /// ```
+    pub fn serve(
+        &self,
+        key: &str,
+        request: Request,
+        keep: impl FnOnce(&Response) -> bool,
+        handle: impl FnOnce(Request) -> Response,
+    ) -> Result<Served, Error> {
+        let fingerprint = fingerprint(&request);
+        Ok(match self.lookup(key, &fingerprint)? {
+            Lookup::Replay(response) => Served::Replayed(response),
+            Lookup::Mismatch => Served::Mismatch,
+            Lookup::Fresh => {
+                let response = handle(request);
+                if keep(&response) {
+                    self.save(key, &fingerprint, &response)?;
+                }
+                Served::Handled(response)
+            }
+        })
     }
 
     fn key(&self, key: &str) -> String {
@@ -71,6 +136,7 @@ impl Replays {
     pub fn lookup(&self, key: &str, fingerprint: &str) -> Result<Lookup, Error> {
         Ok(match get_json::<Saved>(&self.key(key))? {
             None => Lookup::Fresh,
+            Some(saved) if self.expired(&saved) => Lookup::Fresh,
             Some(saved) if saved.fingerprint != fingerprint => Lookup::Mismatch,
             Some(saved) => Lookup::Replay(Response {
                 status: saved.status,
@@ -85,11 +151,19 @@ impl Replays {
     pub fn save(&self, key: &str, fingerprint: &str, response: &Response) -> Result<(), Error> {
         let saved = Saved {
             fingerprint: fingerprint.to_owned(),
+            saved_at: self.ttl_millis.map(|_| crate::clock::now_millis()),
             status: response.status,
             headers: response.headers.clone(),
             body: String::from_utf8_lossy(&response.body).into_owned(),
         };
         set_json(&self.key(key), &saved)
+    }
+
+    fn expired(&self, saved: &Saved) -> bool {
+        match (self.ttl_millis, saved.saved_at) {
+            (Some(ttl), Some(at)) => crate::clock::now_millis() >= at.saturating_add(ttl),
+            _ => false,
+        }
     }
 }
 
@@ -167,5 +241,51 @@ mod tests {
         assert!(matches!(one.lookup("k", "g").unwrap(), Lookup::Mismatch));
         assert!(matches!(two.lookup("k", "f").unwrap(), Lookup::Fresh));
         assert_eq!(testing::store_keys(), ["acct/1/idem/k"]);
+    }
+
+    #[test]
+    fn expiring_answers_are_forgotten_at_their_ttl_of_twin_time() {
+        testing::reset();
+        testing::set_now_millis(1_000);
+        let replays = Replays::new("acct/1/idem").expiring_after(500);
+        replays.save("k", "f", &Response::ok(&1)).unwrap();
+        testing::set_now_millis(1_499);
+        assert!(matches!(
+            replays.lookup("k", "f").unwrap(),
+            Lookup::Replay(_)
+        ));
+        assert!(matches!(
+            replays.lookup("k", "g").unwrap(),
+            Lookup::Mismatch
+        ));
+        testing::set_now_millis(1_500);
+        assert!(matches!(replays.lookup("k", "g").unwrap(), Lookup::Fresh));
+        // Without a TTL, answers are kept for good.
+        let forever = Replays::new("acct/1/idem");
+        assert!(matches!(
+            forever.lookup("k", "f").unwrap(),
+            Lookup::Replay(_)
+        ));
+    }
+
+    #[test]
+    fn serve_keeps_only_what_the_twin_keeps() {
+        testing::reset();
+        let replays = Replays::new("acct/1/idem");
+        let request = || Request::new("POST", "/v1/x").with_form("a=1");
+        let refused = |_: Request| Response::json(400, &serde_json::json!({"e": "bad"}));
+        let keep = |r: &Response| r.is_success();
+        assert!(matches!(
+            replays.serve("k", request(), keep, refused).unwrap(),
+            Served::Handled(r) if r.status == 400
+        ));
+        // Not kept: a corrected retry with the same key is handled afresh.
+        let ok = |_: Request| Response::ok(&1);
+        assert!(
+            matches!(replays.serve("k", request(), keep, ok).unwrap(), Served::Handled(r) if r.status == 200)
+        );
+        assert!(
+            matches!(replays.serve("k", request(), keep, refused).unwrap(), Served::Replayed(r) if r.status == 200)
+        );
     }
 }

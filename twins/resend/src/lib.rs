@@ -4,9 +4,8 @@
 
 use std::sync::LazyLock;
 
-use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
-use wt_sdk::store::{get_json, set_json};
-use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, clock};
+use wt_sdk::idempotency::{Replays, Served};
+use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin};
 
 pub mod api_keys;
 pub mod domains;
@@ -122,33 +121,17 @@ fn serve(request: Request) -> Result<Response, Error> {
             "The key must be between 1-256 chars.",
         ));
     }
-    let replays = Replays::new(format!("acct/{account}/idem"));
-    let saved_at = format!("acct/{account}/idem-at/{key}");
-    let fp = fingerprint(&request);
-    let expired = get_json::<u64>(&saved_at)?
-        .is_some_and(|at| clock::now_millis() >= at + IDEMPOTENCY_TTL_MS);
-    let lookup = if expired {
-        Lookup::Fresh
-    } else {
-        replays.lookup(&key, &fp)?
-    };
-    match lookup {
-        Lookup::Replay(response) => Ok(response),
-        Lookup::Mismatch => Err(wire::error(
+    let replays = Replays::new(format!("acct/{account}/idem")).expiring_after(IDEMPOTENCY_TTL_MS);
+    // Only successes are kept: a corrected retry may reuse the key.
+    let keep = |response: &Response| response.is_success();
+    match replays.serve(&key, request, keep, |request| ROUTER.route(request))? {
+        Served::Replayed(response) | Served::Handled(response) => Ok(response),
+        Served::Mismatch => Err(wire::error(
             409,
             "invalid_idempotent_request",
             "Same idempotency key used with a different request payload. Change your \
              idempotency key or payload.",
         )),
-        Lookup::Fresh => {
-            let response = ROUTER.route(request);
-            // Only successes are kept: a corrected retry may reuse the key.
-            if response.is_success() {
-                replays.save(&key, &fp, &response)?;
-                set_json(&saved_at, &clock::now_millis())?;
-            }
-            Ok(response)
-        }
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::sync::LazyLock;
 
-use wt_sdk::idempotency::{Lookup, Replays, fingerprint};
+use wt_sdk::idempotency::{Replays, Served};
 use wt_sdk::{
     Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids,
 };
@@ -274,25 +274,22 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
         ));
     }
     let replays = Replays::new(format!("acct/{account}/idem"));
-    let fp = fingerprint(&request);
-    match replays.lookup(&key, &fp)? {
-        Lookup::Replay(response) => Ok(response.with_header("idempotent-replayed", "true")),
-        Lookup::Mismatch => Err(Error::bad_request(format!(
+    // Validation failures are not kept; card declines (402) are.
+    let keep = |response: &Response| !response.is_client_error() || response.status == 402;
+    let handle = |request| {
+        ROUTER
+            .route(request)
+            .with_header("idempotency-key", key.clone())
+    };
+    match replays.serve(&key, request, keep, handle)? {
+        Served::Replayed(response) => Ok(response.with_header("idempotent-replayed", "true")),
+        Served::Mismatch => Err(Error::bad_request(format!(
             "Keys for idempotent requests can only be used with the same parameters they were \
              first used with. Try using a key other than '{key}' if you meant to execute a \
              different request."
         ))
         .with_kind("idempotency_error")),
-        Lookup::Fresh => {
-            let response = ROUTER
-                .route(request)
-                .with_header("idempotency-key", key.clone());
-            // Validation failures are not kept; card declines (402) are.
-            if !response.is_client_error() || response.status == 402 {
-                replays.save(&key, &fp, &response)?;
-            }
-            Ok(response)
-        }
+        Served::Handled(response) => Ok(response),
     }
 }
 
