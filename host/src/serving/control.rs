@@ -22,11 +22,29 @@ pub(crate) struct Addresses {
     pub(crate) twins: std::collections::BTreeMap<String, std::net::SocketAddr>,
 }
 
-/// What the control plane answers from: the host, and where it listens.
+/// What the control plane answers from: the host, and where it listens
+/// (`None` in-process, through [`Host::control`]).
 #[derive(Clone)]
 pub(crate) struct Plane {
     pub(crate) host: Host,
-    pub(crate) addrs: std::sync::Arc<Addresses>,
+    pub(crate) addrs: Option<std::sync::Arc<Addresses>>,
+}
+
+impl Host {
+    /// Answers a control-plane request in-process, without a socket: the
+    /// same paths (`/_wt/twins/hello/reset`, `/_wt/twins/hello/state`, …)
+    /// and the same answers as over HTTP, for tests that drive the control
+    /// plane the way axum's are driven with `oneshot`. No admin token or
+    /// caller checks apply: the caller is this process. Twins' URLs in
+    /// `/_wt/twins` are `null`, since nothing listens.
+    pub async fn control(&self, request: http::Request<Bytes>) -> http::Response<Bytes> {
+        let (parts, body) = request.into_parts();
+        let plane = Plane {
+            host: self.clone(),
+            addrs: None,
+        };
+        control(&plane, &parts, &body).await
+    }
 }
 
 /// How long the health probe waits for one twin.
@@ -447,11 +465,14 @@ pub(crate) fn twins_json(ctx: &Plane) -> serde_json::Value {
             let info = twin.info();
             let own = ctx
                 .addrs
-                .twins
-                .get(&info.name)
+                .as_ref()
+                .and_then(|addrs| addrs.twins.get(&info.name))
                 .filter(|a| a.port() != 0)
                 .map(|a| format!("http://{a}"));
-            let prefixed = format!("http://{}/{}", ctx.addrs.shared, info.name);
+            let prefixed = ctx
+                .addrs
+                .as_ref()
+                .map(|addrs| format!("http://{}/{}", addrs.shared, info.name));
             let mut value = serde_json::to_value(info).unwrap_or_default();
             value["urls"] = json!({ "prefixed": prefixed, "own": own });
             value["state"] = json!(twin.state().usage().ok());

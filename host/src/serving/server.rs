@@ -245,7 +245,7 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
         let ctx = Ctx {
             plane: Plane {
                 host: host.clone(),
-                addrs: addrs.clone(),
+                addrs: Some(addrs.clone()),
             },
             route,
             admin_token: admin_token.clone(),

@@ -128,3 +128,51 @@ async fn loading_the_same_name_twice_is_refused() {
         .unwrap_err();
     assert!(bad.to_string().contains("not a usable twin name"), "{bad}");
 }
+
+#[tokio::test]
+async fn the_control_plane_answers_in_process_too() {
+    let host = host_with_hello().await;
+    let control = |method: &str, uri: &str, body: &str| {
+        http::Request::builder()
+            .method(method)
+            .uri(uri)
+            .header("content-type", "application/json")
+            .body(Bytes::from(body.to_owned()))
+            .unwrap()
+    };
+    host.handle("hello", request("POST", "/counter", ""))
+        .await
+        .unwrap();
+    let listed = host.control(control("GET", "/_wt/twins", "")).await;
+    assert_eq!(listed.status(), 200);
+    let twins = body(&listed);
+    assert_eq!(twins["twins"][0]["name"], "hello");
+    assert_eq!(twins["twins"][0]["urls"]["own"], serde_json::Value::Null);
+    // A fault, then a reset that clears it and the counter.
+    let fault = host
+        .control(control(
+            "POST",
+            "/_wt/twins/hello/faults",
+            r#"{"method": "*", "path": "/counter", "status": 503, "count": 1}"#,
+        ))
+        .await;
+    assert_eq!(fault.status(), 201, "{}", body(&fault));
+    let faulted = host
+        .handle("hello", request("GET", "/counter", ""))
+        .await
+        .unwrap();
+    assert_eq!(faulted.status(), 503);
+    let reset = host
+        .control(control("POST", "/_wt/twins/hello/reset", ""))
+        .await;
+    assert_eq!(reset.status(), 200);
+    let counter = host
+        .handle("hello", request("GET", "/counter", ""))
+        .await
+        .unwrap();
+    assert_eq!(body(&counter)["value"], 0);
+    let unknown = host
+        .control(control("GET", "/_wt/twins/nope/state", ""))
+        .await;
+    assert_eq!(unknown.status(), 404);
+}
