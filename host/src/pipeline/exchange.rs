@@ -76,8 +76,11 @@ fn is_json(headers: &http::HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| {
             let essence = v.split(';').next().unwrap_or("").trim();
+            let suffix = essence.len().saturating_sub("+json".len());
             essence.eq_ignore_ascii_case("application/json")
-                || essence.to_ascii_lowercase().ends_with("+json")
+                || essence
+                    .get(suffix..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case("+json"))
         })
 }
 
