@@ -3,9 +3,9 @@
 //! can do to the host, its control plane and the other twins. Each test
 //! drives the attack through the HTTP port, as an attacker would.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::outbound::Receiver;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -156,43 +156,22 @@ async fn twins_reach_other_twins_only_when_the_operator_allows_it() {
     assert_eq!(counter(&client, &host).await["value"], 1);
 }
 
-/// A loopback server that answers every request with `reply` and counts
-/// the requests it got.
-async fn answering(reply: String) -> (String, Arc<Mutex<usize>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/hook", listener.local_addr().unwrap());
-    let seen = Arc::new(Mutex::new(0));
-    let count = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            let (reply, count) = (reply.clone(), count.clone());
-            tokio::spawn(async move {
-                let mut buf = [0u8; 65536];
-                if stream.read(&mut buf).await.unwrap_or(0) > 0 {
-                    *count.lock().unwrap() += 1;
-                    let _ = stream.write_all(reply.as_bytes()).await;
-                }
-            });
-        }
-    });
-    (url, seen)
-}
-
 #[tokio::test]
 async fn redirects_are_not_followed() {
     let host = start(&[]);
     let client = reqwest::Client::new();
     send(client.post(format!("{}/counter", own(&host, "hello")))).await;
     let reset = format!("{}/_wt/twins/hello/reset", host.url);
-    let (url, seen) = answering(format!(
+    let receiver = Receiver::replying(&format!(
         "HTTP/1.1 307 Temporary Redirect\r\nlocation: {reset}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     ))
     .await;
+    let url = receiver.url.clone();
     let (_, log) = deliver(&client, &host, &url, "").await;
     assert_eq!(log["deliveries"][0]["last_status"], 307, "{log}");
     // Each attempt (the first, and the flush's) reached the receiver and
     // went no further.
-    assert!(*seen.lock().unwrap() >= 1);
+    assert!(receiver.count() >= 1);
     assert_eq!(counter(&client, &host).await["value"], 1);
 }
 
@@ -232,9 +211,10 @@ async fn a_twin_cannot_smuggle_a_request_through_framing_headers() {
 async fn reset_and_delete_stop_pending_deliveries() {
     let host = start(&[]);
     let client = reqwest::Client::new();
-    let (url, seen) =
-        answering("HTTP/1.1 500 Nope\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".into())
+    let receiver =
+        Receiver::replying("HTTP/1.1 500 Nope\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
             .await;
+    let url = receiver.url.clone();
     let (queued, log) = deliver(&client, &host, &url, "count=3").await;
     assert_eq!(queued["ids"].as_array().unwrap().len(), 3, "{queued}");
     assert!(
@@ -247,21 +227,21 @@ async fn reset_and_delete_stop_pending_deliveries() {
     );
     let (status, _) = send(client.post(format!("{}/_wt/twins/adversary/reset", host.url))).await;
     assert_eq!(status, 200);
-    let after_reset = *seen.lock().unwrap();
+    let after_reset = receiver.count();
     let (_, log) =
         send(client.post(format!("{}/_wt/twins/adversary/outbound/flush", host.url))).await;
     assert_eq!(log["deliveries"], json!([]), "{log}");
     // Retries were due after 1 s; none comes.
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(*seen.lock().unwrap(), after_reset);
+    assert_eq!(receiver.count(), after_reset);
 
     deliver(&client, &host, &url, "count=2").await;
     let (status, _) =
         send(client.delete(format!("{}/_wt/twins/adversary/outbound", host.url))).await;
     assert_eq!(status, 200);
-    let settled = *seen.lock().unwrap();
+    let settled = receiver.count();
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(*seen.lock().unwrap(), settled);
+    assert_eq!(receiver.count(), settled);
 }
 
 #[tokio::test]
@@ -733,10 +713,10 @@ async fn twin_pages_are_sandboxed_and_json_is_untouched() {
 async fn webhooks_to_localhost_names_resolve_to_loopback() {
     let host = start(&[]);
     let client = reqwest::Client::new();
-    let (url, seen) =
-        answering("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n".into()).await;
+    let receiver = Receiver::replying("HTTP/1.1 204 No Content\r\nconnection: close\r\n\r\n").await;
+    let url = receiver.url.clone();
     let url = url.replace("127.0.0.1", "myapp.localhost");
     let (_, log) = deliver(&client, &host, &url, "").await;
     assert_eq!(log["deliveries"][0]["status"], "delivered", "{log}");
-    assert!(*seen.lock().unwrap() >= 1);
+    assert!(receiver.count() >= 1);
 }

@@ -8,14 +8,24 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wt_tests::{HostProcess, fixture_path, json};
 
 /// A webhook receiver on loopback: answers each request with the next
-/// status from `script` (then 200), and keeps what it received.
-struct Receiver {
-    url: String,
+/// status from `script` (then 200), or always with one raw reply, and keeps
+/// what it received. `boundary.rs` uses it too.
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     received: Arc<Mutex<Vec<String>>>,
 }
 
 impl Receiver {
     async fn start(script: Vec<u16>) -> Self {
+        Self::spawn(script, None).await
+    }
+
+    /// Answers every request with `reply`, a whole raw HTTP response.
+    pub(crate) async fn replying(reply: &str) -> Self {
+        Self::spawn(Vec::new(), Some(reply.to_owned())).await
+    }
+
+    async fn spawn(script: Vec<u16>, raw: Option<String>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -23,7 +33,7 @@ impl Receiver {
         let log = received.clone();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let (log, script) = (log.clone(), script.clone());
+                let (log, script, raw) = (log.clone(), script.clone(), raw.clone());
                 tokio::spawn(async move {
                     let mut buf = Vec::new();
                     let mut chunk = [0u8; 4096];
@@ -60,9 +70,11 @@ impl Receiver {
                             script.remove(0)
                         }
                     };
-                    let reply = format!(
-                        "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                    );
+                    let reply = raw.unwrap_or_else(|| {
+                        format!(
+                            "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        )
+                    });
                     let _ = stream.write_all(reply.as_bytes()).await;
                 });
             }
@@ -70,7 +82,7 @@ impl Receiver {
         Self { url, received }
     }
 
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.received.lock().unwrap().len()
     }
 }
