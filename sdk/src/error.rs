@@ -1,16 +1,20 @@
 //! Errors a twin returns, rendered in the vendor's shape.
 //!
 //! Client libraries parse error bodies, so a twin must reproduce the vendor's
-//! exact JSON. [`Error`] holds the facts (status, type, code, message, param,
-//! anything else in `extra`) and a [`Renderer`] turns them into the vendor's
-//! body. The default, [`render_stripe`], gives Stripe's
-//! `{"error":{"type":…,"code":…,"message":…,"param":…}}`; a twin with another
-//! shape passes its own renderer to [`Router::on_error`](crate::Router::on_error),
-//! and the router uses it for its own 404s and 405s too.
+//! exact JSON. [`Error`] holds the facts (status, code, message, param, the
+//! vendor's category in `kind`, anything else in `extra`) and a [`Renderer`]
+//! turns them into the vendor's body. Each vendor twin brings its own
+//! renderer and passes it to [`Router::on_error`](crate::Router::on_error),
+//! which uses it for the router's own 404s and 405s too.
 //!
-//! The constructors use Stripe's vocabulary for `kind` (`invalid_request_error`,
-//! `api_error`, …) because that is the default shape; a custom renderer is free
-//! to ignore `kind` and map from `status` and `code` instead.
+//! The default, [`render_plain`], belongs to no vendor: it is the shape the
+//! host uses for its own errors, `{"error":{"code":…,"message":…,"param":…}}`
+//! (plus `type` when the twin set a `kind`), so a twin without a vendor to
+//! imitate answers like the host around it.
+//!
+//! The constructors name statuses, not vendor categories: they leave `kind`
+//! empty, and a renderer derives the vendor's category from `status` unless
+//! the twin set one with [`Error::with_kind`] (Stripe's `card_error`, say).
 
 use std::fmt;
 
@@ -38,7 +42,9 @@ pub struct Error(Box<ErrorData>);
 pub struct ErrorData {
     /// HTTP status.
     pub status: u16,
-    /// The error's category (Stripe's `type`, e.g. `invalid_request_error`).
+    /// The vendor's category for the error (Stripe's `type`, PostHog's
+    /// `type`), when the twin sets one; empty otherwise, and renderers derive
+    /// it from `status`.
     pub kind: String,
     /// A machine-readable code (`resource_missing`), when there is one.
     pub code: Option<String>,
@@ -74,7 +80,8 @@ impl From<ErrorData> for Error {
 }
 
 impl Error {
-    /// An error with the given status, kind and message.
+    /// An error with the given status, vendor category (`""` for none) and
+    /// message.
     pub fn new(status: u16, kind: impl Into<String>, message: impl Into<String>) -> Self {
         Error(Box::new(ErrorData {
             status,
@@ -92,29 +99,29 @@ impl Error {
         *self.0
     }
 
-    /// 400 `invalid_request_error`: the request is malformed or invalid.
+    /// 400: the request is malformed or invalid.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(400, "invalid_request_error", message)
+        Self::new(400, "", message)
     }
 
-    /// 401 `authentication_error`: missing or wrong credentials.
+    /// 401: missing or wrong credentials.
     pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(401, "authentication_error", message)
+        Self::new(401, "", message)
     }
 
-    /// 402 `card_error`: the request was valid but the payment failed.
+    /// 402: the request was valid but the payment failed.
     pub fn payment_required(message: impl Into<String>) -> Self {
-        Self::new(402, "card_error", message)
+        Self::new(402, "", message)
     }
 
-    /// 403 `permission_error`: authenticated but not allowed.
+    /// 403: authenticated but not allowed.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(403, "permission_error", message)
+        Self::new(403, "", message)
     }
 
-    /// 404 `invalid_request_error` with no code (an unknown URL, say).
+    /// 404 with no code (an unknown URL, say).
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self::new(404, "invalid_request_error", message)
+        Self::new(404, "", message)
     }
 
     /// 404 `resource_missing` for an object looked up by id:
@@ -125,24 +132,24 @@ impl Error {
             .with_param("id")
     }
 
-    /// 405 `invalid_request_error`.
+    /// 405.
     pub fn method_not_allowed(message: impl Into<String>) -> Self {
-        Self::new(405, "invalid_request_error", message)
+        Self::new(405, "", message)
     }
 
-    /// 409 `invalid_request_error`: conflicts with the current state.
+    /// 409: conflicts with the current state.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(409, "invalid_request_error", message)
+        Self::new(409, "", message)
     }
 
-    /// 429 `rate_limit_error`.
+    /// 429.
     pub fn too_many_requests(message: impl Into<String>) -> Self {
-        Self::new(429, "rate_limit_error", message)
+        Self::new(429, "", message)
     }
 
-    /// 500 `api_error`: the twin itself failed.
+    /// 500: the twin itself failed.
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(500, "api_error", message)
+        Self::new(500, "", message)
     }
 
     /// Sets the machine-readable code.
@@ -183,18 +190,20 @@ impl Error {
         response
     }
 
-    /// Renders in the default (Stripe-like) shape; see [`render_stripe`].
+    /// Renders in the default shape; see [`render_plain`].
     pub fn to_response(&self) -> Response {
-        self.render_with(render_stripe)
+        self.render_with(render_plain)
     }
 }
 
-/// The default renderer:
-/// `{"error":{"type":kind,"code":…,"message":…,"param":…,…extra}}`.
-/// `code` and `param` are left out when unset, as Stripe does.
-pub fn render_stripe(err: &Error) -> Response {
+/// The default renderer, the host's own error shape:
+/// `{"error":{"type":kind,"code":…,"message":…,"param":…,…extra}}`, where
+/// `type`, `code` and `param` are left out when unset.
+pub fn render_plain(err: &Error) -> Response {
     let mut inner = Map::new();
-    inner.insert("type".into(), Value::String(err.kind.clone()));
+    if !err.kind.is_empty() {
+        inner.insert("type".into(), Value::String(err.kind.clone()));
+    }
     if let Some(code) = &err.code {
         inner.insert("code".into(), Value::String(code.clone()));
     }
@@ -212,7 +221,10 @@ pub fn render_stripe(err: &Error) -> Response {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.status, self.kind)?;
+        write!(f, "{}", self.status)?;
+        if !self.kind.is_empty() {
+            write!(f, " {}", self.kind)?;
+        }
         if let Some(code) = &self.code {
             write!(f, " ({code})")?;
         }
@@ -228,7 +240,7 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn stripe_shape_includes_set_fields_and_extra() {
+    fn plain_shape_includes_set_fields_and_extra() {
         let err = Error::resource_missing("customer", "cus_1").with_extra("doc_url", "https://x");
         let resp = err.to_response();
         assert_eq!(resp.status, 404);
@@ -236,7 +248,6 @@ mod tests {
         assert_eq!(
             resp.json_body::<Value>().unwrap(),
             json!({"error": {
-                "type": "invalid_request_error",
                 "code": "resource_missing",
                 "message": "No such customer: 'cus_1'",
                 "param": "id",
@@ -246,10 +257,12 @@ mod tests {
     }
 
     #[test]
-    fn stripe_shape_omits_unset_code_and_param() {
+    fn plain_shape_omits_unset_kind_code_and_param() {
         let body: Value = Error::internal("boom").to_response().json_body().unwrap();
+        assert_eq!(body, json!({"error": {"message": "boom"}}));
+        let typed = Error::internal("boom").with_kind("api_error").to_response();
         assert_eq!(
-            body,
+            typed.json_body::<Value>().unwrap(),
             json!({"error": {"type": "api_error", "message": "boom"}})
         );
     }
@@ -280,7 +293,7 @@ mod tests {
         err.message.push('!');
         err.status = 422;
         assert_eq!((err.status, err.message.as_str()), (422, "x!"));
-        assert_eq!(err.clone().into_data().kind, "invalid_request_error");
+        assert_eq!(err.clone().into_data().kind, "");
         assert_eq!(Error::from(err.clone().into_data()), err);
         assert_eq!(std::mem::size_of::<Error>(), std::mem::size_of::<usize>());
     }
@@ -288,8 +301,9 @@ mod tests {
     #[test]
     fn display_is_one_line() {
         let err = Error::bad_request("bad").with_code("parameter_invalid");
+        assert_eq!(err.to_string(), "400 (parameter_invalid): bad");
         assert_eq!(
-            err.to_string(),
+            err.with_kind("invalid_request_error").to_string(),
             "400 invalid_request_error (parameter_invalid): bad"
         );
     }

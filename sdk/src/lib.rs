@@ -21,6 +21,7 @@ pub mod outbound;
 pub mod request;
 pub mod response;
 pub mod router;
+pub mod scope;
 pub mod signature;
 pub mod store;
 pub mod svix;

@@ -31,7 +31,7 @@
 //! `Allow`; both are [`Error`]s rendered by the router's [`Renderer`], so they
 //! come out in the vendor's shape like every other error.
 
-use crate::error::{Renderer, render_stripe};
+use crate::error::{Renderer, render_plain};
 use crate::{Error, Method, Request, Response, form};
 
 /// A request handler. Plain `fn`s (and non-capturing closures) coerce to it.
@@ -113,11 +113,11 @@ impl std::fmt::Debug for Router {
 }
 
 impl Router {
-    /// An empty router rendering errors with [`render_stripe`].
+    /// An empty router rendering errors with [`render_plain`].
     pub fn new() -> Self {
         Router {
             routes: Vec::with_capacity(16),
-            renderer: render_stripe,
+            renderer: render_plain,
             optional_trailing_slash: false,
         }
     }
@@ -544,7 +544,7 @@ mod tests {
         assert_eq!(resp.status, 404);
         assert_eq!(
             body(&resp),
-            json!({"error": {"type": "invalid_request_error", "message": "Unrecognized request URL (GET: /nope)."}})
+            json!({"error": {"message": "Unrecognized request URL (GET: /nope)."}})
         );
     }
 
@@ -553,7 +553,10 @@ mod tests {
         let resp = router().route(Request::new("PATCH", "/v1/customers/x"));
         assert_eq!(resp.status, 405);
         assert_eq!(resp.header("allow"), Some("GET, DELETE"));
-        assert_eq!(body(&resp)["error"]["type"], "invalid_request_error");
+        assert_eq!(
+            body(&resp)["error"]["message"],
+            "Method PATCH is not allowed for /v1/customers/x."
+        );
     }
 
     #[test]

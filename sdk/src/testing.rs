@@ -8,6 +8,8 @@
 //! [`call`] runs a twin the way the host does: store writes made by the
 //! handler commit when it returns and are rolled back if it panics, in which
 //! case the response is a 500 carrying the panic message, like the host's.
+//! [`Client`] wraps it with what every twin's tests repeat: a credential on
+//! each request, form and JSON bodies, and answers read as JSON ([`expect`]).
 //!
 //! ```
 //! use wt_sdk::{Info, Request, Response, Twin, store, testing};
@@ -27,7 +29,10 @@
 //! assert_eq!(wt_sdk::store::counter("n").unwrap(), 1); // the second write rolled back
 //! ```
 
+use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use serde_json::Value;
 
 use crate::log::Level;
 use crate::sys::imp::{Native, with};
@@ -143,6 +148,125 @@ pub fn logs() -> Vec<(Level, String)> {
 /// The log lines written so far, clearing them.
 pub fn take_logs() -> Vec<(Level, String)> {
     with(|n| std::mem::take(&mut n.logs))
+}
+
+/// Calls one twin as a client would: every request carries the same headers
+/// (a credential, an API version), bodies are forms or JSON, and the
+/// answers go through [`call`]. Cheap to make: a test keeps one per account.
+///
+/// ```
+/// use wt_sdk::testing::{Client, expect};
+/// # use wt_sdk::{Info, Request, Response, Twin};
+/// # struct Echo;
+/// # impl Twin for Echo {
+/// #     fn describe() -> Info { Info::default() }
+/// #     fn handle(r: Request) -> Response {
+/// #         Response::ok(&wt_sdk::json!({"auth": r.header("authorization"), "body": r.body_text()}))
+/// #     }
+/// # }
+/// let alice = Client::<Echo>::new().bearer("sk_test_alice");
+/// let body = expect(alice.post_form("/v1/things", "name=a"), 200);
+/// assert_eq!(body["auth"], "Bearer sk_test_alice");
+/// assert_eq!(body["body"], "name=a");
+/// ```
+pub struct Client<T> {
+    headers: Vec<(String, String)>,
+    _twin: PhantomData<fn() -> T>,
+}
+
+impl<T> Clone for Client<T> {
+    fn clone(&self) -> Self {
+        Client {
+            headers: self.headers.clone(),
+            _twin: PhantomData,
+        }
+    }
+}
+
+impl<T: Twin> Default for Client<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Twin> Client<T> {
+    /// A client sending no headers of its own.
+    pub fn new() -> Self {
+        Client {
+            headers: Vec::new(),
+            _twin: PhantomData,
+        }
+    }
+
+    /// Sends `name: value` on every request (replacing an earlier value).
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> Self {
+        let name = name.to_ascii_lowercase();
+        self.headers.retain(|(n, _)| *n != name);
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Authenticates with `Authorization: Bearer {key}`.
+    pub fn bearer(self, key: &str) -> Self {
+        self.with_header("authorization", format!("Bearer {key}"))
+    }
+
+    /// Authenticates with HTTP Basic `user:password`.
+    pub fn basic(self, user: &str, password: &str) -> Self {
+        let token = crate::signature::base64(format!("{user}:{password}").as_bytes());
+        self.with_header("authorization", format!("Basic {token}"))
+    }
+
+    /// A request with this client's headers, to add a body or headers to
+    /// before [`Client::send`].
+    pub fn request(&self, method: &str, path: &str) -> Request {
+        let mut request = Request::new(method, path);
+        request.headers.extend(self.headers.iter().cloned());
+        request
+    }
+
+    /// Calls the twin with `request` (see [`call`]).
+    pub fn send(&self, request: Request) -> Response {
+        call::<T>(request)
+    }
+
+    /// `GET path` (the query goes in `path`).
+    pub fn get(&self, path: &str) -> Response {
+        self.send(self.request("GET", path))
+    }
+
+    /// `DELETE path`.
+    pub fn delete(&self, path: &str) -> Response {
+        self.send(self.request("DELETE", path))
+    }
+
+    /// `POST path` with a form body (`a=1&b[c]=2`).
+    pub fn post_form(&self, path: &str, form: &str) -> Response {
+        self.send(self.request("POST", path).with_form(form))
+    }
+
+    /// `method path` with a JSON body.
+    pub fn send_json(&self, method: &str, path: &str, body: &Value) -> Response {
+        self.send(self.request(method, path).with_json(body))
+    }
+}
+
+/// The response body as JSON, or `Value::Null` when it is not JSON.
+pub fn json(response: &Response) -> Value {
+    response.json_body().unwrap_or(Value::Null)
+}
+
+/// Asserts `response` has `status` (showing the body when it does not) and
+/// returns its body as JSON.
+#[track_caller]
+pub fn expect(response: Response, status: u16) -> Value {
+    assert_eq!(
+        response.status,
+        status,
+        "unexpected status; body: {}",
+        response.body_text()
+    );
+    json(&response)
 }
 
 #[cfg(test)]

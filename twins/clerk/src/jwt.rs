@@ -140,12 +140,12 @@ mod tests {
     #[test]
     fn key_is_made_once_per_account_and_tokens_verify() {
         testing::reset();
-        wire::set_account("sk_test_a");
+        wt_sdk::scope::enter("sk_test_a");
         let (kid, key) = signing_key().unwrap();
         assert!(kid.starts_with("ins_"));
         let (again, same) = signing_key().unwrap();
         assert_eq!((again.as_str(), &same), (kid.as_str(), &key));
-        wire::set_account("sk_test_b");
+        wt_sdk::scope::enter("sk_test_b");
         assert_ne!(signing_key().unwrap().0, kid);
 
         let token = sign(&kid, &key, &json!({"sub": "user_1"}));

@@ -179,7 +179,7 @@ fn router() -> Router {
 
 fn serve(request: Request) -> Result<Response, Error> {
     let account = wire::authenticate(&request)?;
-    wire::set_account(&account);
+    wt_sdk::scope::enter(&account);
     Ok(ROUTER.route(request))
 }
 

@@ -7,7 +7,7 @@ use rsa::signature::Verifier;
 use rsa::{BigUint, RsaPublicKey};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
-use wt_sdk::testing::{self, call};
+use wt_sdk::testing::{self, Client, call, expect};
 use wt_sdk::{Request, Response, store};
 
 use super::Clerk;
@@ -26,7 +26,7 @@ fn setup() {
 /// key generation takes seconds in a debug build.
 fn seed_signing_key() {
     static STORED: OnceLock<Vec<(String, Vec<u8>)>> = OnceLock::new();
-    wire::set_account(KEY);
+    wt_sdk::scope::enter(KEY);
     let keys = [wire::key("signing_key"), wire::key("instance_id")];
     let entries = STORED.get_or_init(|| {
         crate::jwt::signing_key().unwrap();
@@ -39,12 +39,16 @@ fn seed_signing_key() {
     }
 }
 
+fn client(key: &str) -> Client<Clerk> {
+    Client::new().bearer(key)
+}
+
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_bearer(key)
+    client(key).request(method, path)
 }
 
 fn send_as(key: &str, method: &str, path: &str, body: Value) -> Response {
-    call::<Clerk>(req(method, path, key).with_json(&body))
+    client(key).send_json(method, path, &body)
 }
 
 fn send(method: &str, path: &str, body: Value) -> Response {
@@ -52,12 +56,11 @@ fn send(method: &str, path: &str, body: Value) -> Response {
 }
 
 fn get(path: &str) -> Response {
-    call::<Clerk>(req("GET", path, KEY))
+    client(KEY).get(path)
 }
 
 fn ok(r: Response) -> Value {
-    assert_eq!(r.status, 200, "{}", r.body_text());
-    r.json_body().unwrap()
+    expect(r, 200)
 }
 
 /// Checks Clerk's error envelope and returns the first error.

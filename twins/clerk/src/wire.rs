@@ -3,14 +3,8 @@
 //! JSON bodies, `limit`/`offset` pagination with `order_by`, and metadata
 //! merging.
 
-use std::cell::RefCell;
-
 use serde_json::{Map, Value, json};
 use wt_sdk::{Collection, Error, Request, Response, auth, clock, ids};
-
-thread_local! {
-    static ACCOUNT: RefCell<String> = const { RefCell::new(String::new()) };
-}
 
 /// Most items one list returns (Clerk's `limit` maximum).
 pub const MAX_LIMIT: usize = 500;
@@ -20,15 +14,9 @@ pub const DEFAULT_LIMIT: usize = 10;
 /// data, far below this.
 pub const MAX_SCAN: u32 = 9_999;
 
-/// Sets the account of the current request.
-pub fn set_account(account: &str) {
-    ACCOUNT.with(|a| *a.borrow_mut() = account.to_owned());
-}
-
-/// The current request's account (the secret key itself).
-pub fn account() -> String {
-    ACCOUNT.with(|a| a.borrow().clone())
-}
+/// The current request's account (the secret key itself), and store keys
+/// under it.
+pub use wt_sdk::scope::{account, key};
 
 /// Whether `key` looks like a Clerk secret key: `sk_test_` or `sk_live_`
 /// and then letters and digits.
@@ -105,7 +93,14 @@ pub fn value_invalid(param: &str, long_message: impl Into<String>) -> Error {
 pub fn render(err: &Error) -> Response {
     let clerk_code = err.code.as_deref().filter(|c| *c != "resource_missing");
     let (code, message, long) = match clerk_code {
-        Some(code) if err.status < 500 => (code.to_owned(), err.kind.clone(), err.message.clone()),
+        Some(code) if err.status < 500 => {
+            // Clerk's own errors carry the short message in `kind`.
+            let short = match err.kind.as_str() {
+                "" => "invalid request",
+                kind => kind,
+            };
+            (code.to_owned(), short.to_owned(), err.message.clone())
+        }
         _ => match err.status {
             404 => (
                 "resource_not_found".to_owned(),
@@ -229,7 +224,7 @@ pub fn deep_merge(target: &mut Map<String, Value>, patch: Map<String, Value>) {
 
 /// The current account's collection `name`.
 pub fn coll(name: &str) -> Collection<Value> {
-    Collection::with_prefix(format!("acct/{}/{name}", account()))
+    wt_sdk::scope::collection(name)
 }
 
 /// Every object of the current account's collection `name`, oldest first.
@@ -249,11 +244,6 @@ pub fn instance_id() -> Result<String, Error> {
     let id = new_id("ins");
     wt_sdk::store::set(&k, id.as_bytes())?;
     Ok(id)
-}
-
-/// A store key under the current account.
-pub fn key(rest: &str) -> String {
-    format!("acct/{}/{rest}", account())
 }
 
 /// Twin time in milliseconds: Clerk's timestamps are Unix milliseconds.

@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use wt_sdk::testing::{self, call};
+use wt_sdk::testing::{self, Client, call};
 use wt_sdk::{Request, Response, store};
 
 use super::{LogoDev, normalize_domain};
@@ -8,7 +8,7 @@ const PK: &str = "pk_unit_key";
 const SK: &str = "sk_unit_secret";
 
 fn get(path_and_query: &str) -> Response {
-    call::<LogoDev>(Request::new("GET", path_and_query))
+    Client::<LogoDev>::new().get(path_and_query)
 }
 
 fn img(path: &str, params: &str) -> Response {
@@ -17,7 +17,7 @@ fn img(path: &str, params: &str) -> Response {
 }
 
 fn api(path: &str, key: &str) -> Response {
-    call::<LogoDev>(Request::new("GET", path).with_bearer(key))
+    Client::<LogoDev>::new().bearer(key).get(path)
 }
 
 /// Width and height from the image's own header.

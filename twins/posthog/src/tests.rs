@@ -1,6 +1,6 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
-use wt_sdk::testing::{self, call};
+use wt_sdk::testing::{self, Client, call};
 use wt_sdk::{Request, Response, compression};
 
 use super::PostHog;
@@ -17,21 +17,16 @@ fn setup() {
 }
 
 fn post_json(path: &str, body: &Value) -> Response {
-    call::<PostHog>(
-        Request::new("POST", path)
-            .with_header("content-type", "application/json")
-            .with_body(body.to_string()),
-    )
+    Client::<PostHog>::new().send_json("POST", path, body)
 }
 
+/// A personal-API-key call to the management API.
 fn admin(method: &str, path: &str, body: Option<Value>) -> Response {
-    let mut req = Request::new(method, path).with_bearer(PHX);
-    if let Some(b) = body {
-        req = req
-            .with_header("content-type", "application/json")
-            .with_body(b.to_string());
+    let client = Client::<PostHog>::new().bearer(PHX);
+    match body {
+        Some(b) => client.send_json(method, path, &b),
+        None => client.send(client.request(method, path)),
     }
-    call::<PostHog>(req)
 }
 
 fn body(r: &Response) -> Value {

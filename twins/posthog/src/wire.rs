@@ -32,11 +32,12 @@ pub fn not_found() -> Error {
 /// not come from this module (the router's 404 and 405, store failures) are
 /// mapped to what PostHog answers for their status.
 pub fn render(err: &Error) -> Response {
-    let kind = match err.kind.as_str() {
-        "api_error" => "server_error",
-        "invalid_request_error" if err.status == 400 => "validation_error",
-        "invalid_request_error" => "invalid_request",
-        other => other,
+    let kind = match (err.kind.as_str(), err.status) {
+        ("", s) if s >= 500 => "server_error",
+        ("", 400) => "validation_error",
+        ("", 401) => "authentication_error",
+        ("", _) => "invalid_request",
+        (kind, _) => kind,
     };
     let code = err.code.as_deref().unwrap_or(match err.status {
         400 => "invalid_input",

@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use wt_sdk::idempotency::{Replays, Served};
+use wt_sdk::idempotency::Served;
 use wt_sdk::{Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin};
 
 pub mod api_keys;
@@ -91,16 +91,15 @@ fn idempotent_route(request: &Request) -> bool {
 }
 
 fn serve(request: Request) -> Result<Response, Error> {
-    let ctx = wire::authenticate(&request)?;
-    if ctx.sending_only && !idempotent_route(&request) {
+    let caller = wire::authenticate(&request)?;
+    if caller.sending_only && !idempotent_route(&request) {
         return Err(wire::error(
             401,
             "restricted_api_key",
             "This API key is restricted to only send emails.",
         ));
     }
-    let account = ctx.account.clone();
-    wire::set_context(ctx);
+    wt_sdk::scope::enter(&caller.account);
     // Scheduled mail whose time has passed owes its webhook events.
     webhooks::emit_due()?;
     let key = if idempotent_route(&request) {
@@ -121,7 +120,7 @@ fn serve(request: Request) -> Result<Response, Error> {
             "The key must be between 1-256 chars.",
         ));
     }
-    let replays = Replays::new(format!("acct/{account}/idem")).expiring_after(IDEMPOTENCY_TTL_MS);
+    let replays = wt_sdk::scope::replays().expiring_after(IDEMPOTENCY_TTL_MS);
     // Only successes are kept: a corrected retry may reuse the key.
     let keep = |response: &Response| response.is_success();
     match replays.serve(&key, request, keep, |request| ROUTER.route(request))? {

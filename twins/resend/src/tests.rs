@@ -1,5 +1,5 @@
 use serde_json::{Value, json};
-use wt_sdk::testing::{self, call};
+use wt_sdk::testing::{self, Client, call, expect};
 use wt_sdk::{Request, Response};
 
 use super::Resend;
@@ -13,12 +13,16 @@ fn setup() {
     testing::set_now_millis(T0);
 }
 
+fn client(key: &str) -> Client<Resend> {
+    Client::new().bearer(key)
+}
+
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_bearer(key)
+    client(key).request(method, path)
 }
 
 fn send_as(key: &str, method: &str, path: &str, body: Value) -> Response {
-    call::<Resend>(req(method, path, key).with_json(&body))
+    client(key).send_json(method, path, &body)
 }
 
 fn send(method: &str, path: &str, body: Value) -> Response {
@@ -26,7 +30,7 @@ fn send(method: &str, path: &str, body: Value) -> Response {
 }
 
 fn get(path: &str) -> Response {
-    call::<Resend>(req("GET", path, KEY))
+    client(KEY).get(path)
 }
 
 fn body(r: &Response) -> Value {
@@ -34,8 +38,7 @@ fn body(r: &Response) -> Value {
 }
 
 fn ok(r: Response) -> Value {
-    assert_eq!(r.status, 200, "{}", r.body_text());
-    body(&r)
+    expect(r, 200)
 }
 
 fn err(r: Response, status: u16, name: &str) -> Value {

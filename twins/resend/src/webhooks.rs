@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use wt_sdk::store::{self, scan_prefix};
 use wt_sdk::{Error, Page, Request, Response, ids, log, outbound, svix};
 
-use crate::wire::{self, account, coll, iso, missing, now_ms};
+use crate::wire::{self, coll, iso, missing, now_ms};
 use crate::{domains, emails};
 
 const COLL: &str = "webhooks";
@@ -253,7 +253,7 @@ fn emit_sent(email: &Value) -> Result<(), Error> {
 }
 
 fn due_prefix() -> String {
-    format!("acct/{}/webhook-due/", account())
+    wt_sdk::scope::key("webhook-due/")
 }
 
 fn due_key(at_ms: u64, id: &str) -> String {

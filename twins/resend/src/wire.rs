@@ -2,20 +2,14 @@
 //! `{"statusCode","name","message"}`, JSON bodies, cursor lists
 //! (`limit`/`after`/`before`) and timestamps.
 
-use std::cell::RefCell;
-
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use wt_sdk::store::get_json;
 use wt_sdk::{Collection, Error, Page, Request, Response, auth, clock, datetime, ids};
 
-thread_local! {
-    static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
-}
-
 /// Who the current request is from.
 #[derive(Default, Clone, Debug)]
-pub struct Context {
+pub struct Caller {
     /// The account: the key itself, or for a key made with `POST /api-keys`
     /// the key of the account that made it.
     pub account: String,
@@ -23,13 +17,8 @@ pub struct Context {
     pub sending_only: bool,
 }
 
-pub fn set_context(ctx: Context) {
-    CONTEXT.with(|c| *c.borrow_mut() = ctx);
-}
-
-pub fn account() -> String {
-    CONTEXT.with(|c| c.borrow().account.clone())
-}
+/// The current request's account: the scope its objects are kept under.
+pub use wt_sdk::scope::account;
 
 /// What `tokens/{token}` holds for a key created through the API.
 #[derive(Serialize, Deserialize, Debug, Clone)]
@@ -50,8 +39,8 @@ pub fn well_formed(key: &str) -> bool {
     auth::is_key_shaped(key, &["re_"], b"_")
 }
 
-/// Reads the `Authorization: Bearer re_…` header into the request's context.
-pub fn authenticate(request: &Request) -> Result<Context, Error> {
+/// Reads the `Authorization: Bearer re_…` header: whose key it is.
+pub fn authenticate(request: &Request) -> Result<Caller, Error> {
     // `Bearer` with no token (what an SDK with an empty key sends) is a
     // missing key, not a malformed one.
     let empty_bearer = request
@@ -68,11 +57,11 @@ pub fn authenticate(request: &Request) -> Result<Context, Error> {
     }
     match get_json::<Token>(&token_key(&key))? {
         Some(t) if t.revoked => Err(invalid_key()),
-        Some(t) => Ok(Context {
+        Some(t) => Ok(Caller {
             account: t.account,
             sending_only: t.permission == "sending_access",
         }),
-        None => Ok(Context {
+        None => Ok(Caller {
             account: key,
             sending_only: false,
         }),
@@ -163,7 +152,7 @@ pub fn body_value(req: &Request) -> Result<Value, Error> {
 
 /// The current account's collection `name`.
 pub fn coll(name: &str) -> Collection<Value> {
-    Collection::with_prefix(format!("acct/{}/{name}", account()))
+    wt_sdk::scope::collection(name)
 }
 
 /// The `id` route parameter.

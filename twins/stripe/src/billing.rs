@@ -10,7 +10,7 @@
 //! entries run when that clock is advanced, at the clock's time.
 
 use serde_json::Value;
-use wt_sdk::{Error, datetime, store};
+use wt_sdk::{Error, datetime, scope, store};
 
 use crate::wire::{self, coll};
 
@@ -91,7 +91,7 @@ pub fn period_end_after(anchor: u64, unit: &str, count: u32, t: u64) -> u64 {
 }
 
 fn due_prefix(clock: &str) -> String {
-    wire::with_context(|c| ["acct/", &c.account, "/due/", clock, "/"].concat())
+    scope::key_of(&["due/", clock, "/"])
 }
 
 /// The due index's key for time `t`: every request scans up to now, so this
@@ -104,7 +104,7 @@ fn due_key(prefix: &str, t: u64) -> String {
 
 /// Where subscription `sub`'s due entry lives (so it can be moved).
 fn pointer_key(sub: &str) -> String {
-    wire::with_context(|c| ["acct/", &c.account, "/due-at/", sub].concat())
+    scope::key_of(&["due-at/", sub])
 }
 
 /// Puts `sub` in `clock`'s due index at `at`, replacing its old entry;

@@ -1,7 +1,39 @@
-//! Stripe's error vocabulary.
+//! Stripe's error vocabulary and envelope.
 
-use serde_json::Value;
-use wt_sdk::Error;
+use serde_json::{Map, Value};
+use wt_sdk::{Error, Response};
+
+/// Renders any error as Stripe does:
+/// `{"error":{"type","code","message","param",…extra}}`, leaving out
+/// `code` and `param` when unset. Errors that carry no Stripe `type` (the
+/// router's 404 and 405, store failures) get the one Stripe uses for their
+/// status.
+pub fn render(err: &Error) -> Response {
+    let kind = match (err.kind.as_str(), err.status) {
+        ("", 401) => "authentication_error",
+        ("", 402) => "card_error",
+        ("", 403) => "permission_error",
+        ("", 429) => "rate_limit_error",
+        ("", s) if s >= 500 => "api_error",
+        ("", _) => "invalid_request_error",
+        (kind, _) => kind,
+    };
+    let mut inner = Map::new();
+    inner.insert("type".into(), Value::from(kind));
+    if let Some(code) = &err.code {
+        inner.insert("code".into(), Value::from(code.as_str()));
+    }
+    inner.insert("message".into(), Value::from(err.message.as_str()));
+    if let Some(param) = &err.param {
+        inner.insert("param".into(), Value::from(param.as_str()));
+    }
+    for (k, v) in &err.extra {
+        inner.insert(k.clone(), v.clone());
+    }
+    let mut outer = Map::new();
+    outer.insert("error".into(), Value::Object(inner));
+    Response::json(err.status, &Value::Object(outer))
+}
 
 pub fn missing(param: &str) -> Error {
     Error::bad_request(format!("Missing required param: {param}."))

@@ -6,9 +6,9 @@
 
 use std::sync::LazyLock;
 
-use wt_sdk::idempotency::{Replays, Served};
+use wt_sdk::idempotency::Served;
 use wt_sdk::{
-    Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids,
+    Error, IdempotencyConflict, Info, Method, Request, Response, Router, Twin, auth, ids, scope,
 };
 
 pub mod billing;
@@ -67,7 +67,8 @@ impl Twin for Stripe {
             .filter(|v| !v.is_empty())
             .unwrap_or(API_VERSION)
             .to_owned();
-        let mut response = serve(request, &request_id).unwrap_or_else(|e| e.to_response());
+        let mut response =
+            serve(request, &request_id).unwrap_or_else(|e| e.render_with(errors::render));
         response.set_header("request-id", request_id);
         response.set_header("stripe-version", version);
         response
@@ -79,6 +80,7 @@ static PAGE_ROUTER: LazyLock<Router> = LazyLock::new(page_router);
 
 fn router() -> Router {
     Router::new()
+        .on_error(errors::render)
         .post("/v1/customers", customers::create)
         .get("/v1/customers", customers::list)
         .get("/v1/customers/search", customers::search)
@@ -186,6 +188,7 @@ fn router() -> Router {
 /// account.
 fn page_router() -> Router {
     Router::new()
+        .on_error(errors::render)
         .get("/c/pay/{id}", checkout::page)
         .post("/c/pay/{id}", checkout::page_pay)
         .get("/i/{id}", invoices::page)
@@ -238,9 +241,8 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
         .unwrap_or("127.0.0.1:4111")
         .to_owned();
     if let Some(account) = page_account(&request.path) {
-        let account = account?;
+        scope::enter(&account?);
         wire::set_context(wire::Context {
-            account,
             request_id: request_id.to_owned(),
             idempotency_key: None,
             host,
@@ -255,8 +257,8 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
             .map(str::to_owned),
         _ => None,
     };
+    scope::enter(&account);
     wire::set_context(wire::Context {
-        account: account.clone(),
         request_id: request_id.to_owned(),
         idempotency_key: idempotency_key.clone(),
         host,
@@ -273,7 +275,7 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
             "Idempotency-Key header must be at most 255 characters long.",
         ));
     }
-    let replays = Replays::new(format!("acct/{account}/idem"));
+    let replays = scope::replays();
     // Validation failures are not kept; card declines (402) are.
     let keep = |response: &Response| !response.is_client_error() || response.status == 402;
     let handle = |request| {

@@ -1,21 +1,25 @@
 use serde_json::{Value, json};
-use wt_sdk::testing::call;
+use wt_sdk::testing::{Client, call, expect};
 use wt_sdk::{Request, Response};
 
 use super::Stripe;
 
 const KEY: &str = "sk_test_unit";
 
+fn client(key: &str) -> Client<Stripe> {
+    Client::new().bearer(key)
+}
+
 fn req(method: &str, path: &str, key: &str) -> Request {
-    Request::new(method, path).with_bearer(key)
+    client(key).request(method, path)
 }
 
 fn post(path: &str, form: &str) -> Response {
-    call::<Stripe>(req("POST", path, KEY).with_form(form))
+    client(KEY).post_form(path, form)
 }
 
 fn get(path: &str) -> Response {
-    call::<Stripe>(req("GET", path, KEY))
+    client(KEY).get(path)
 }
 
 fn body(r: &Response) -> Value {
@@ -23,8 +27,7 @@ fn body(r: &Response) -> Value {
 }
 
 fn ok(r: Response) -> Value {
-    assert_eq!(r.status, 200, "{}", r.body_text());
-    body(&r)
+    expect(r, 200)
 }
 
 #[test]

@@ -1,12 +1,12 @@
-//! Per-request context and Stripe's wire conventions: the account a key
-//! names, per-account collections, parameters with unknown-key checks,
+//! Per-request context and Stripe's wire conventions: the request id and
+//! idempotency key, per-account collections, parameters with unknown-key checks,
 //! metadata updates and list envelopes.
 
 use std::cell::{Cell, RefCell};
 
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
-use wt_sdk::{Collection, Error, ListPage, Page, Request, Response, clock};
+use wt_sdk::{Collection, Error, ListPage, Page, Request, Response, clock, scope};
 
 use crate::errors;
 use crate::expand;
@@ -22,8 +22,6 @@ thread_local! {
 /// What the current request is about.
 #[derive(Default, Clone)]
 pub struct Context {
-    /// The account the secret key names (the key itself).
-    pub account: String,
     /// This request's `req_…` id.
     pub request_id: String,
     /// The `Idempotency-Key` the client sent.
@@ -73,7 +71,7 @@ pub fn with_context<R>(f: impl FnOnce(&Context) -> R) -> R {
 
 /// The current account's collection `name`.
 pub fn coll(name: &str) -> Collection<Value> {
-    with_context(|c| Collection::with_prefix(["acct/", &c.account, "/", name].concat()))
+    scope::collection(name)
 }
 
 /// Twin time in seconds, or the moment [`at_time`] set.
@@ -440,7 +438,7 @@ pub fn escape_html(s: &str) -> String {
 /// Session's `url`, an invoice's `hosted_invoice_url`): a global entry
 /// `page/{id}` names the account that owns it.
 pub fn publish_page(id: &str) -> Result<(), Error> {
-    with_context(|c| wt_sdk::store::set(&format!("page/{id}"), c.account.as_bytes()))?;
+    scope::with_account(|account| wt_sdk::store::set(&format!("page/{id}"), account.as_bytes()))?;
     Ok(())
 }
 

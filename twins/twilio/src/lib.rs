@@ -95,8 +95,7 @@ fn router() -> Router {
 }
 
 fn serve(request: Request) -> Result<Response, Error> {
-    let ctx = wire::authenticate(&request)?;
-    wire::set_context(ctx);
+    wt_sdk::scope::enter(&wire::authenticate(&request)?);
     // Status changes that fell due since the account's last request are
     // applied (and their callbacks sent) before anything reads a message.
     messages::advance_due()?;

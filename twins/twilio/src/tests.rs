@@ -1,7 +1,6 @@
 use serde_json::{Value, json};
 use wt_sdk::fields::Fields;
-use wt_sdk::signature::base64;
-use wt_sdk::testing::{self, call};
+use wt_sdk::testing::{self, Client, call, expect};
 use wt_sdk::{Request, Response, store};
 
 use super::Twilio;
@@ -19,12 +18,12 @@ fn setup() {
     testing::set_now_millis(T0);
 }
 
-fn basic(user: &str, password: &str) -> String {
-    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+fn client(user: &str, password: &str) -> Client<Twilio> {
+    Client::new().basic(user, password)
 }
 
 fn req_as(user: &str, password: &str, method: &str, path: &str) -> Request {
-    Request::new(method, path).with_header("authorization", basic(user, password))
+    client(user, password).request(method, path)
 }
 
 fn msgs(account: &str) -> String {
@@ -36,11 +35,11 @@ fn msg(sid: &str) -> String {
 }
 
 fn post(path: &str, form: &str) -> Response {
-    call::<Twilio>(req_as(AC, TOKEN, "POST", path).with_form(form))
+    client(AC, TOKEN).post_form(path, form)
 }
 
 fn get(path: &str) -> Response {
-    call::<Twilio>(req_as(AC, TOKEN, "GET", path))
+    client(AC, TOKEN).get(path)
 }
 
 fn body(r: &Response) -> Value {
@@ -48,12 +47,7 @@ fn body(r: &Response) -> Value {
 }
 
 fn status(r: Response, want: u16) -> Value {
-    assert_eq!(r.status, want, "{}", r.body_text());
-    if r.body.is_empty() {
-        Value::Null
-    } else {
-        body(&r)
-    }
+    expect(r, want)
 }
 
 fn err(r: Response, http: u16, code: u64) -> Value {

@@ -203,7 +203,7 @@ fn services() -> Collection<Service> {
 }
 
 fn service_prefix(service: &str) -> String {
-    format!("acct/{}/verify/{service}/", account())
+    wt_sdk::scope::key_of(&["verify/", service, "/"])
 }
 
 fn verifications(service: &str) -> Collection<Verification> {

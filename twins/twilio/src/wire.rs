@@ -2,8 +2,6 @@
 //! the error body `{code, message, more_info, status}`, flat PascalCase
 //! form fields, dates, and page-number paging with `PageToken` cursors.
 
-use std::cell::RefCell;
-
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -21,26 +19,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 50;
 /// must follow `next_page_uri`, which carries a cursor.
 pub const MAX_PAGE_OFFSET: u32 = 10_000;
 
-thread_local! {
-    static CONTEXT: RefCell<Context> = RefCell::new(Context::default());
-}
-
-/// Who the current request is from.
-#[derive(Default, Clone, Debug)]
-pub struct Context {
-    /// The account every object of the request belongs to (`AC…`).
-    pub account: String,
-}
-
-/// Makes `ctx` the current request's context.
-pub fn set_context(ctx: Context) {
-    CONTEXT.with(|c| *c.borrow_mut() = ctx);
-}
-
-/// The current request's account SID.
-pub fn account() -> String {
-    CONTEXT.with(|c| c.borrow().account.clone())
-}
+/// The current request's account SID: the scope every object of the
+/// request is kept under.
+pub use wt_sdk::scope::account;
 
 /// Whether `s` is `prefix` followed by 32 hex digits: the shape of every
 /// Twilio SID (`AC…`, `SM…`, `VA…`).
@@ -127,7 +108,7 @@ pub fn path_account(path: &str) -> Option<&str> {
 /// the first `/2010-04-01/Accounts/{AC}/` URL it is used with (or, used
 /// first on Verify, to the account `AC` + its own 32 hex digits). The
 /// account in the URL must be the authenticated one, else 404 20404.
-pub fn authenticate(request: &Request) -> Result<Context, Error> {
+pub fn authenticate(request: &Request) -> Result<String, Error> {
     let (user, password) = match auth::credentials(request) {
         Ok(Some(auth::Credentials::Basic { user, password })) => (user, password),
         _ => return Err(unauthenticated()),
@@ -183,7 +164,7 @@ pub fn authenticate(request: &Request) -> Result<Context, Error> {
     {
         return Err(not_found(&request.path));
     }
-    Ok(Context { account })
+    Ok(account)
 }
 
 /// The token callbacks of `account` are signed with.
@@ -301,7 +282,7 @@ pub fn bool_field(f: &Fields, name: &str) -> Result<Option<bool>, Error> {
 
 /// A typed collection of the current account.
 pub fn coll<T: Serialize + DeserializeOwned>(name: &str) -> Collection<T> {
-    Collection::with_prefix(format!("acct/{}/{name}", account()))
+    wt_sdk::scope::collection(name)
 }
 
 /// Which page of a list to show, from `PageSize`, `Page` and `PageToken`.
