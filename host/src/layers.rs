@@ -125,10 +125,22 @@ fn modules() -> Vec<(String, u8, String, String)> {
                 .and_then(|p| p.to_str())
                 .unwrap_or("lib")
                 .to_owned();
+            // `parts/state.rs` and everything in `parts/state/` belong to
+            // module `state`; a file of a folder's own (`twin/load.rs`) to
+            // the folder's module.
+            let parts: Vec<String> = relative
+                .iter()
+                .map(|p| p.to_string_lossy().into_owned())
+                .collect();
+            let candidate = if parts.len() > 2 {
+                parts[1].clone()
+            } else {
+                stem.clone()
+            };
             let module = if folder == "lib" {
                 "lib".to_owned()
-            } else if stem != "mod" && roots.get(&stem) == Some(&folder) {
-                stem
+            } else if candidate != "mod" && roots.get(&candidate) == Some(&folder) {
+                candidate
             } else {
                 folder.clone()
             };

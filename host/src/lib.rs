@@ -27,6 +27,10 @@
 //! host, http), each using only its own or lower ones, with no cycles;
 //! `docs/architecture.md` draws them and the path of one request, and the
 //! `layers` test enforces the rule.
+//!
+//! This file is the facade: [`Host`], its builder and the whole embedding
+//! API on one page (a little over 600 lines), each method a few lines that
+//! hand the work to the layers below.
 
 // One folder per layer, bottom up (docs/architecture.md); a module may use
 // its own layer or lower ones, never higher, and `layers` is that rule as a
@@ -211,7 +215,7 @@ struct HostInner {
 }
 
 impl HostInner {
-    /// What `Twin::load` needs from the host, for a new twin or a reload.
+    /// What `Twin::prepare` needs from the host, for a new twin or a reload.
     fn load_request(
         &self,
         clock: TwinClock,
@@ -332,7 +336,7 @@ impl Host {
             self.check_name_free(&source_name, name)?;
         }
         let inner = &self.inner;
-        let mut twin = Twin::load(
+        let prepared = Twin::prepare(
             inner.load_request(
                 TwinClock::layered(inner.clock.clone()),
                 options,
@@ -342,19 +346,22 @@ impl Host {
             wasm,
         )
         .await?;
-        let info = twin.info().clone();
+        let info = prepared.info().clone();
         // Checked before opening durable state: a second twin of the same
         // name must not touch the first one's file.
         self.check_name_free(&source_name, &info.name)?;
-        if let Some(dir) = &inner.state_dir {
-            let path = dir.join(&info.name).join("state.redb");
-            let state = state::TwinState::durable(&path).map_err(|err| LoadError::State {
-                source_name: source_name.clone(),
-                path: path.display().to_string(),
-                reason: err.to_string(),
-            })?;
-            twin.set_state(state);
-        }
+        let state = match &inner.state_dir {
+            None => state::TwinState::default(),
+            Some(dir) => {
+                let path = dir.join(&info.name).join("state.redb");
+                state::TwinState::durable(&path).map_err(|err| LoadError::State {
+                    source_name: source_name.clone(),
+                    path: path.display().to_string(),
+                    reason: err.to_string(),
+                })?
+            }
+        };
+        let twin = prepared.into_twin(state);
         let mut twins = self.inner.twins.write().unwrap_or_else(|p| p.into_inner());
         if twins.contains_key(&info.name) {
             return Err(LoadError::Duplicate {
@@ -385,7 +392,7 @@ impl Host {
             identity: Some(old.info().identity.clone()),
             requires_license: old.forced_license(),
         };
-        let mut twin = Twin::load(
+        let twin = Twin::prepare(
             self.inner.load_request(
                 old.clock().clone(),
                 options,
@@ -394,8 +401,8 @@ impl Host {
             ),
             &wasm,
         )
-        .await?;
-        twin.succeed(&old);
+        .await?
+        .into_successor(&old);
         let info = twin.info().clone();
         self.inner
             .twins

@@ -51,6 +51,11 @@ impl Host {
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers one control-plane request; `body` is already read (and bounded).
+///
+/// This is the control plane's route table, one arm per route in the order
+/// `docs/architecture.md` lists them, ending with the 405s for known paths:
+/// longer than a function should be, but read top to bottom like a router's
+/// table, and each arm is a line or a call.
 pub(crate) async fn control(
     ctx: &Plane,
     parts: &http::request::Parts,

@@ -2,17 +2,23 @@
 //! its warm instance (or a fresh one), under its deadline and memory
 //! limit; the writes commit, and deliveries start, only once it answers.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use wasmtime::{Store, UpdateDeadline};
 
-use crate::bindings::types;
+use crate::bindings::{TwinPre, types};
 use crate::capability::InstanceState;
+use crate::clock::TwinClock;
 use crate::engine::EPOCH_TICK;
-use crate::state::StorageError;
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::outbound::{Outbound, Policy};
+use crate::settings::Settings;
+use crate::state::{StorageError, TwinState};
 
-use super::{Twin, Warm, one_line};
+use super::{Runtime, Twin, Warm, one_line};
 
 /// Requests one instance serves before it is replaced by a fresh one: keeps
 /// a slow leak or fragmentation in a guest's heap from building up forever.
@@ -114,7 +120,7 @@ impl Twin {
         });
         let mut warm = match self.runtime.instances().take(self.key) {
             Some(warm) => warm,
-            None => self.instantiate().await?,
+            None => self.sandbox().instantiate().await?,
         };
         warm.store
             .data_mut()
@@ -127,7 +133,7 @@ impl Twin {
             .await;
         // Dropping `warm` after a trap drops the instance and its
         // transaction: nothing commits, and nothing of it serves again.
-        let response = result.map_err(|err| self.classify(err, &warm.store))?;
+        let response = result.map_err(|err| self.sandbox().classify(err, &warm.store))?;
         // The response leaves only once its writes are committed (on disk,
         // for durable state).
         let data = warm.store.data_mut();
@@ -154,13 +160,41 @@ impl Twin {
             && data.limiter.peak_memory <= self.limits.max_memory_bytes / 2
             && !data.wrote_stderr()
     }
+}
+
+/// What making an instance needs, borrowed: from a serving twin, or from a
+/// load in progress, which describes the component before the twin exists.
+pub(super) struct Sandbox<'a> {
+    pub name: &'a Arc<str>,
+    pub pre: &'a TwinPre<InstanceState>,
+    pub runtime: &'a Runtime,
+    pub limits: &'a Limits,
+    pub state: &'a TwinState,
+    pub clock: &'a TwinClock,
+    pub outbound: &'a Arc<Outbound>,
+    pub policy: &'a Arc<Policy>,
+    pub metrics: &'a Arc<Metrics>,
+    pub settings: &'a Settings,
+}
+
+impl Sandbox<'_> {
+    /// Instantiates the component and asks it to describe itself.
+    pub async fn describe(&self) -> Result<crate::bindings::Info, CallError> {
+        let mut warm = self.instantiate().await?;
+        let result = warm
+            .instance
+            .wondertwin_twin_describe()
+            .call_describe(&mut warm.store)
+            .await;
+        result.map_err(|err| self.classify(err, &warm.store))
+    }
 
     fn new_store(&self) -> Store<InstanceState> {
         let data = InstanceState::new(
             self.name.clone(),
             self.state.begin(),
             self.clock.clone(),
-            &self.limits,
+            self.limits,
             crate::capability::Shared {
                 outbound: self.outbound.clone(),
                 policy: self.policy.clone(),
@@ -187,7 +221,7 @@ impl Twin {
     }
 
     /// A fresh instance in a new store, in a pooling slot it waits for.
-    pub(super) async fn instantiate(&self) -> Result<Warm, CallError> {
+    pub async fn instantiate(&self) -> Result<Warm, CallError> {
         let slot = self.runtime.instances().slot().await;
         let mut store = self.new_store();
         let instance = self
@@ -206,7 +240,7 @@ impl Twin {
         })
     }
 
-    pub(super) fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>) -> CallError {
+    pub fn classify(&self, err: wasmtime::Error, store: &Store<InstanceState>) -> CallError {
         let twin = self.name.to_string();
         if let Some(storage) = err.downcast_ref::<StorageError>() {
             return CallError::Storage {

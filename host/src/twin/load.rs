@@ -19,11 +19,14 @@ use crate::faults::Faults;
 use crate::journal::Journal;
 use crate::license::Licensing;
 use crate::limits::Limits;
+use crate::metrics::Metrics;
 use crate::outbound::{Outbound, Policy};
 use crate::settings::{ConfigError, Settings};
 use crate::state::TwinState;
 
-use super::{IdempotencyGuard, Runtime, Twin, TwinInfo, is_valid_name, next_key, one_line};
+use super::{
+    IdempotencyGuard, Runtime, Sandbox, Twin, TwinInfo, is_valid_name, next_key, one_line,
+};
 
 /// The world's version, as twins and `wt-host version` report it.
 pub const WORLD: &str = "wondertwin:twin@0.1.0";
@@ -112,9 +115,39 @@ pub(crate) struct LoadRequest<'a> {
     pub source_name: String,
 }
 
+/// A component compiled, linked and described, not yet serving: the step
+/// between the bytes and a [`Twin`], so the host can check the described
+/// name is free and open the twin's state before anything is built on it.
+pub(crate) struct Prepared {
+    info: TwinInfo,
+    name: Arc<str>,
+    pre: TwinPre<InstanceState>,
+    runtime: Runtime,
+    limits: Limits,
+    clock: TwinClock,
+    http: reqwest::Client,
+    policy: Arc<Policy>,
+    licensing: Arc<Licensing>,
+    settings: Settings,
+    idempotency: Option<IdempotencyGuard>,
+    path: Option<std::path::PathBuf>,
+    forced_license: bool,
+}
+
+/// What a twin builds up while it serves, and a reload hands over.
+struct Carried {
+    state: TwinState,
+    gate: Arc<tokio::sync::Mutex<()>>,
+    queued: Arc<AtomicUsize>,
+    journal: Arc<Journal>,
+    faults: Arc<Faults>,
+    outbound: Arc<Outbound>,
+    metrics: Arc<Metrics>,
+}
+
 impl Twin {
     /// Validates, compiles (or loads from cache), links and describes a twin.
-    pub(crate) async fn load(req: LoadRequest<'_>, wasm: &[u8]) -> Result<Self, LoadError> {
+    pub(crate) async fn prepare(req: LoadRequest<'_>, wasm: &[u8]) -> Result<Prepared, LoadError> {
         let started = Instant::now();
         let source_name = req.source_name.clone();
         check_header(&source_name, wasm)?;
@@ -138,68 +171,13 @@ impl Twin {
             source_name: source_name.clone(),
             reason: one_line(&err),
         })?;
-
-        let mut twin = Self {
-            info: TwinInfo {
-                name: String::new(),
-                identity: String::new(),
-                described_name: String::new(),
-                version: String::new(),
-                api_version: String::new(),
-                default_port: 0,
-                license_required: false,
-                description: String::new(),
-                idempotency_header: None,
-                sha256,
-                source: source_name.clone(),
-                cache,
-                load_millis: 0.0,
-            },
-            name: Arc::from(req.name.as_deref().unwrap_or("(loading)")),
-            key: next_key(),
-            pre,
-            runtime: req.runtime.clone(),
-            limits: req.limits.clone(),
-            state: TwinState::default(),
-            clock: req.clock,
-            gate: Arc::new(tokio::sync::Mutex::new(())),
-            queued: Arc::new(AtomicUsize::new(0)),
-            journal: Arc::new(Journal::new(req.limits.journal_capacity)),
-            faults: Arc::new(Faults::new()),
-            outbound: Arc::new(Outbound::new("(loading)", req.http.clone())),
-            policy: req.policy.clone(),
-            http: req.http.clone(),
-            metrics: Arc::default(),
-            settings: Settings::from_declared("(loading)", []).expect("no settings is valid"),
-            idempotency: None,
-            licensing: req.licensing.clone(),
-            path: req.path.clone(),
-            forced_license: req.requires_license,
-        };
-        let described = twin.describe().await.map_err(|err| LoadError::Describe {
-            source_name: source_name.clone(),
-            reason: err.to_string(),
-        })?;
-        let described = checked_description(described).map_err(|reason| LoadError::Describe {
-            source_name: source_name.clone(),
-            reason,
-        })?;
+        let described = describe(&req, &pre).await?;
         let name = req.name.unwrap_or_else(|| described.name.clone());
         if !is_valid_name(&name) {
             return Err(LoadError::BadName { source_name, name });
         }
-        twin.name = Arc::from(name.as_str());
-        twin.outbound = Arc::new(Outbound::new(&name, twin.http.clone()));
-        twin.info.identity = req.identity.unwrap_or_else(|| name.clone());
-        twin.info.name = name;
-        twin.info.described_name = described.name;
-        twin.info.version = described.version;
-        twin.info.api_version = described.api_version;
-        twin.info.default_port = described.default_port;
-        twin.info.license_required = described.license_required || req.requires_license;
-        twin.info.description = described.description;
-        twin.settings = Settings::from_declared(
-            &twin.name,
+        let settings = Settings::from_declared(
+            &name,
             described
                 .settings
                 .into_iter()
@@ -209,17 +187,138 @@ impl Twin {
             source_name: source_name.clone(),
             error,
         })?;
-        if let Some(conflict) = described.idempotency {
-            twin.info.idempotency_header = Some(conflict.header.to_ascii_lowercase());
-            twin.idempotency = Some(IdempotencyGuard {
-                header: conflict.header.to_ascii_lowercase(),
-                status: conflict.status,
-                body: conflict.body.into_bytes(),
-                in_flight: Default::default(),
-            });
+        let idempotency = described.idempotency.map(|conflict| IdempotencyGuard {
+            header: conflict.header.to_ascii_lowercase(),
+            status: conflict.status,
+            body: conflict.body.into_bytes(),
+            in_flight: Default::default(),
+        });
+        let info = TwinInfo {
+            identity: req.identity.unwrap_or_else(|| name.clone()),
+            name: name.clone(),
+            described_name: described.name,
+            version: described.version,
+            api_version: described.api_version,
+            default_port: described.default_port,
+            license_required: described.license_required || req.requires_license,
+            description: described.description,
+            idempotency_header: idempotency.as_ref().map(|guard| guard.header.clone()),
+            sha256,
+            source: source_name,
+            cache,
+            load_millis: started.elapsed().as_secs_f64() * 1000.0,
+        };
+        Ok(Prepared {
+            info,
+            name: Arc::from(name),
+            pre,
+            runtime: req.runtime.clone(),
+            limits: req.limits.clone(),
+            clock: req.clock,
+            http: req.http,
+            policy: req.policy,
+            licensing: req.licensing,
+            settings,
+            idempotency,
+            path: req.path,
+            forced_license: req.requires_license,
+        })
+    }
+}
+
+/// Asks the component to describe itself, in an instance of its own whose
+/// state and deliveries are thrown away, and bounds what it says.
+async fn describe(
+    req: &LoadRequest<'_>,
+    pre: &TwinPre<InstanceState>,
+) -> Result<crate::bindings::Info, LoadError> {
+    let failed = |reason: String| LoadError::Describe {
+        source_name: req.source_name.clone(),
+        reason,
+    };
+    let name: Arc<str> = Arc::from(req.source_name.as_str());
+    let settings = Settings::from_declared(&name, []).map_err(|err| failed(err.to_string()))?;
+    let sandbox = Sandbox {
+        name: &name,
+        pre,
+        runtime: req.runtime,
+        limits: req.limits,
+        state: &TwinState::default(),
+        clock: &req.clock,
+        outbound: &Arc::new(Outbound::new(&name, req.http.clone())),
+        policy: &req.policy,
+        metrics: &Arc::default(),
+        settings: &settings,
+    };
+    let described = sandbox
+        .describe()
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    checked_description(described).map_err(failed)
+}
+
+impl Prepared {
+    /// What the twin will say about itself.
+    pub fn info(&self) -> &TwinInfo {
+        &self.info
+    }
+
+    /// A new twin serving from `state`, with nothing built up yet.
+    pub fn into_twin(self, state: TwinState) -> Twin {
+        let carried = Carried {
+            state,
+            gate: Arc::default(),
+            queued: Arc::default(),
+            journal: Arc::new(Journal::new(self.limits.journal_capacity)),
+            faults: Arc::new(Faults::new()),
+            outbound: Arc::new(Outbound::new(&self.name, self.http.clone())),
+            metrics: Arc::default(),
+        };
+        self.build(carried)
+    }
+
+    /// The reload hand-over: a twin with the new code that continues where
+    /// `old` was, with its state, journal, faults, pending deliveries,
+    /// metrics, request gate and queue (so the two never run at once), and
+    /// the values of settings the new code still declares. The clock came
+    /// over in the [`LoadRequest`].
+    pub fn into_successor(self, old: &Twin) -> Twin {
+        self.settings.carry_over(&old.settings);
+        let carried = Carried {
+            state: old.state.clone(),
+            gate: old.gate.clone(),
+            queued: old.queued.clone(),
+            journal: old.journal.clone(),
+            faults: old.faults.clone(),
+            outbound: old.outbound.clone(),
+            metrics: old.metrics.clone(),
+        };
+        self.build(carried)
+    }
+
+    fn build(self, carried: Carried) -> Twin {
+        Twin {
+            info: self.info,
+            key: next_key(),
+            name: self.name,
+            pre: self.pre,
+            runtime: self.runtime,
+            limits: self.limits,
+            state: carried.state,
+            clock: self.clock,
+            gate: carried.gate,
+            queued: carried.queued,
+            journal: carried.journal,
+            faults: carried.faults,
+            outbound: carried.outbound,
+            policy: self.policy,
+            metrics: carried.metrics,
+            settings: self.settings,
+            idempotency: self.idempotency,
+            licensing: self.licensing,
+            path: self.path,
+            forced_license: self.forced_license,
         }
-        twin.info.load_millis = started.elapsed().as_secs_f64() * 1000.0;
-        Ok(twin)
     }
 }
 

@@ -1,7 +1,8 @@
-//! A loaded twin: validated at load (`load`), then served by an instance
-//! kept warm between its requests (`call`; docs/decisions.md §15). This
-//! module holds what a twin is and what it carries across a reload: state,
-//! journal, faults, deliveries, settings, clock.
+//! A loaded twin: validated and described at load (`load`, which also
+//! hands a reloaded twin's state, journal, faults, deliveries, settings and
+//! clock over to its successor), then served by an instance kept warm
+//! between its requests (`call`; docs/decisions.md §15). This module holds
+//! what a twin is and the operations on a serving twin.
 
 mod call;
 mod load;
@@ -26,6 +27,7 @@ use crate::settings::Settings;
 use crate::state::{StorageError, TwinState};
 
 pub use call::CallError;
+use call::Sandbox;
 pub(crate) use load::LoadRequest;
 pub use load::{LoadError, WORLD, read_file};
 
@@ -100,7 +102,6 @@ pub struct Twin {
     faults: Arc<Faults>,
     outbound: Arc<Outbound>,
     policy: Arc<Policy>,
-    http: reqwest::Client,
     metrics: Arc<Metrics>,
     settings: Settings,
     idempotency: Option<IdempotencyGuard>,
@@ -194,26 +195,6 @@ impl Twin {
 
     pub fn state(&self) -> &TwinState {
         &self.state
-    }
-
-    /// Takes over what `old` has built up (state, journal, faults, pending
-    /// deliveries, metrics, the request gate and queue, setting values that
-    /// are still declared) so a reloaded twin continues where `old` was.
-    pub(crate) fn succeed(&mut self, old: &Twin) {
-        self.state = old.state.clone();
-        self.gate = old.gate.clone();
-        self.queued = old.queued.clone();
-        self.journal = old.journal.clone();
-        self.faults = old.faults.clone();
-        self.outbound = old.outbound.clone();
-        self.metrics = old.metrics.clone();
-        self.settings.carry_over(&old.settings);
-    }
-
-    /// Replaces the twin's (empty, in-memory) state before it serves: the
-    /// host opens durable state only once the name is known to be free.
-    pub(crate) fn set_state(&mut self, state: TwinState) {
-        self.state = state;
     }
 
     pub fn journal(&self) -> &Journal {
@@ -313,17 +294,23 @@ impl Twin {
     /// Instantiates the twin and asks it to describe itself: proves it can
     /// still serve, without touching its state.
     pub async fn probe(&self) -> Result<(), CallError> {
-        self.describe().await.map(|_| ())
+        self.sandbox().describe().await.map(|_| ())
     }
 
-    async fn describe(&self) -> Result<crate::bindings::Info, CallError> {
-        let mut warm = self.instantiate().await?;
-        let result = warm
-            .instance
-            .wondertwin_twin_describe()
-            .call_describe(&mut warm.store)
-            .await;
-        result.map_err(|err| self.classify(err, &warm.store))
+    /// What its instances are made from.
+    fn sandbox(&self) -> Sandbox<'_> {
+        Sandbox {
+            name: &self.name,
+            pre: &self.pre,
+            runtime: &self.runtime,
+            limits: &self.limits,
+            state: &self.state,
+            clock: &self.clock,
+            outbound: &self.outbound,
+            policy: &self.policy,
+            metrics: &self.metrics,
+            settings: &self.settings,
+        }
     }
 }
 

@@ -1,14 +1,12 @@
 //! Command-line interface. The doc comments below are the `--help` text.
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::errors::BadInput;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use wt_host::{Host, ServeConfig, units};
+use wt_host::{Host, units};
 
 use crate::remote::{ClockCommand, Remote, RequestsArgs, StateCommand};
 
@@ -91,7 +89,7 @@ enum LogFormat {
 }
 
 #[derive(Debug, Args)]
-struct EngineArgs {
+pub(crate) struct EngineArgs {
     /// Where compiled native code is cached [default: the user's cache dir, wt/precompiled].
     #[arg(long, value_name = "DIR", env = "WT_CACHE_DIR")]
     cache_dir: Option<PathBuf>,
@@ -101,7 +99,7 @@ struct EngineArgs {
 }
 
 impl EngineArgs {
-    fn host(
+    pub(crate) fn host(
         &self,
         limits: wt_host::Limits,
         state_dir: Option<PathBuf>,
@@ -124,86 +122,86 @@ impl EngineArgs {
 }
 
 #[derive(Debug, Args)]
-struct RunArgs {
+pub(crate) struct RunArgs {
     /// Twins to serve: a component path (`twins/hello.wasm`), an installed
     /// twin (`stripe`, `stripe@0.2.0`, `acme/stripe`), or either as
     /// `NAME=…` to serve it under another name.
     /// With none, the twins of the project file (./wt.toml or --project).
     #[arg(value_name = "TWIN")]
-    twins: Vec<String>,
+    pub(crate) twins: Vec<String>,
     /// The project file: twins, ports, settings and host options
     /// [default: ./wt.toml when no TWIN is given].
     #[arg(long, value_name = "FILE", env = "WT_PROJECT")]
-    project: Option<PathBuf>,
+    pub(crate) project: Option<PathBuf>,
     /// Address of the shared listener (`/<twin>/…` and `Host: <twin>.localhost`)
     /// [default: the project's `listen`, else 127.0.0.1:4100].
     #[arg(long, value_name = "ADDR")]
-    listen: Option<SocketAddr>,
+    pub(crate) listen: Option<SocketAddr>,
     /// A twin's own port, as NAME=PORT (0 picks a free port). Repeatable.
     #[arg(long = "port", value_name = "NAME=PORT", value_parser = parse_port)]
-    ports: Vec<(String, u16)>,
+    pub(crate) ports: Vec<(String, u16)>,
     /// Serve twins only through the shared listener.
     #[arg(long)]
-    no_own_ports: bool,
+    pub(crate) no_own_ports: bool,
     /// How long a request may run before it is stopped with a 504 (e.g. 30s, 500ms).
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::parse_duration)]
-    request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
     /// Keep each twin's state in DIR/<twin>/ (a redb file) so it survives
     /// restarts and crashes. Without it, state lives in memory.
     #[arg(long, value_name = "DIR", env = "WT_STATE_DIR")]
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Linear memory each twin instance may grow to (e.g. 64MiB).
     #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = units::parse_size)]
-    max_memory: usize,
+    pub(crate) max_memory: usize,
     /// Largest request body accepted; larger ones get 413.
     #[arg(long, value_name = "SIZE", default_value = "10MiB", value_parser = units::parse_size)]
-    max_request_body: usize,
+    pub(crate) max_request_body: usize,
     /// Twin instances alive at once across all twins; beyond it, requests
     /// wait for a free slot instead of failing.
     #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    max_instances: u32,
+    pub(crate) max_instances: u32,
     /// Idle twin instances kept warm between requests, least recently used
     /// evicted first. 0 gives every request a fresh instance: slower, but
     /// nothing a twin keeps in its own memory outlives a request.
     #[arg(long, value_name = "N", default_value_t = 128)]
-    warm_instances: u32,
+    pub(crate) warm_instances: u32,
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
-    max_state: usize,
+    pub(crate) max_state: usize,
     /// Let twins send webhooks to this host (or host:port) beside loopback;
     /// `self` lets them reach this wt-host's twins (never its control
     /// plane). Repeatable.
     #[arg(long = "allow-outbound", value_name = "HOST[:PORT]|self")]
-    allow_outbound: Vec<String>,
+    pub(crate) allow_outbound: Vec<String>,
     /// Answer to this name in `Host` beside localhost, *.localhost and
     /// loopback addresses (on a loopback --listen, other names are refused,
     /// which stops DNS-rebinding pages). Repeatable.
     #[arg(long = "allow-host", value_name = "NAME")]
-    allow_host: Vec<String>,
+    pub(crate) allow_host: Vec<String>,
     /// Request body bytes held at once across all twins, while they are
     /// read and while they wait for their twin; beyond it, 503 with
     /// Retry-After.
     #[arg(long, value_name = "SIZE", default_value = "256MiB", value_parser = units::parse_size)]
-    max_buffered_bodies: usize,
+    pub(crate) max_buffered_bodies: usize,
     /// Requests kept in each twin's journal (/_wt/twins/NAME/requests); 0 turns it off.
     #[arg(long, value_name = "N", default_value_t = 1000)]
-    journal_size: usize,
+    pub(crate) journal_size: usize,
     /// Requests that may wait for a busy twin; beyond this, 503 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 1024)]
-    max_queue: usize,
+    pub(crate) max_queue: usize,
     /// The license for paid twins: a file holding the token, re-read when it
     /// changes and on SIGHUP [default: $WT_LICENSE (the token itself), else
     /// the user's config dir, wt/license.jwt].
     #[arg(long, value_name = "FILE")]
-    license: Option<PathBuf>,
+    pub(crate) license: Option<PathBuf>,
     /// Trust licenses signed by this public key (PEM) beside the official
     /// issuer's. Repeatable (two keys during a rotation).
     #[arg(long = "trust-key", value_name = "FILE")]
-    trust_keys: Vec<PathBuf>,
+    pub(crate) trust_keys: Vec<PathBuf>,
     /// Reload a twin when its .wasm file changes, keeping its state and
     /// finishing requests in flight on the old code.
     #[arg(long)]
-    watch: bool,
+    pub(crate) watch: bool,
     /// Require `Authorization: Bearer TOKEN` on the control plane (/_wt/ and
     /// /admin/). Mandatory when --listen is not a loopback address.
     #[arg(
@@ -212,14 +210,14 @@ struct RunArgs {
         env = "WT_ADMIN_TOKEN",
         hide_env_values = true
     )]
-    admin_token: Option<String>,
+    pub(crate) admin_token: Option<String>,
     /// How long in-flight requests get to finish on shutdown.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = units::parse_duration)]
-    drain_timeout: Duration,
+    pub(crate) drain_timeout: Duration,
     #[command(flatten)]
-    engine: EngineArgs,
+    pub(crate) engine: EngineArgs,
     #[command(flatten)]
-    store: crate::registry_cli::StoreArgs,
+    pub(crate) store: crate::registry_cli::StoreArgs,
 }
 
 #[derive(Debug, Args)]
@@ -234,7 +232,7 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         init_logging(self.logging.log_format);
         match self.command {
-            Command::Run(args) => run(*args).await,
+            Command::Run(args) => crate::run::run(*args).await,
             Command::Inspect(args) => inspect(args).await,
             Command::Reset { twin, remote } => remote.reset(twin).await,
             Command::State { command, remote } => remote.state(command).await,
@@ -264,199 +262,6 @@ impl Cli {
     }
 }
 
-async fn run(mut args: RunArgs) -> anyhow::Result<()> {
-    // The project file fills in whatever the command line leaves out.
-    let project_path = match (&args.project, args.twins.is_empty()) {
-        (Some(path), _) => Some(path.clone()),
-        (None, true) => Some(wt_host::project::Project::find().ok_or_else(|| {
-            BadInput(
-                "no TWIN given and no wt.toml in this directory: name twin files or installed twins, or write a wt.toml (see `wt-host schema`)"
-                    .into(),
-            )
-        })?),
-        (None, false) => None,
-    };
-    let project = match &project_path {
-        Some(path) => wt_host::project::Project::load(path)
-            .map_err(|e| anyhow::Error::new(BadInput(e.to_string())))?,
-        None => wt_host::project::Project::default(),
-    };
-    if args.twins.is_empty() {
-        if project.twins.is_empty() {
-            return Err(BadInput(format!(
-                "{}: declares no [twins.NAME]",
-                project_path
-                    .as_deref()
-                    .unwrap_or(Path::new("wt.toml"))
-                    .display()
-            ))
-            .into());
-        }
-        args.twins = project
-            .twins
-            .iter()
-            .map(|(name, twin)| format!("{name}={}", twin.source))
-            .collect();
-    }
-    let mut ports: BTreeMap<String, u16> = project
-        .twins
-        .iter()
-        .filter_map(|(name, twin)| twin.port.map(|p| (name.clone(), p)))
-        .collect();
-    ports.extend(args.ports.iter().cloned());
-    let listen = args
-        .listen
-        .or(project.listen)
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 4100)));
-    let state_dir = args.state_dir.clone().or(project.state_dir.clone());
-    let license = args.license.clone().or(project.license.clone());
-    let mut trust_keys = project.trust_keys.clone();
-    trust_keys.extend(args.trust_keys.iter().cloned());
-    if args.store.lockfile.is_none() {
-        args.store.lockfile = project.lockfile.clone();
-    }
-
-    let limits = wt_host::Limits {
-        request_timeout: args.request_timeout,
-        max_memory_bytes: args.max_memory,
-        max_request_body: args.max_request_body,
-        max_queued_per_twin: args.max_queue,
-        max_buffered_body_bytes: args.max_buffered_bodies,
-        max_state_bytes: args.max_state as u64,
-        journal_capacity: args.journal_size,
-        max_instances: args.max_instances,
-        warm_instances: args.warm_instances,
-        ..wt_host::Limits::default()
-    };
-    let licensing = crate::license_cli::licensing(license, &trust_keys)?;
-    let host = args
-        .engine
-        .host(limits, state_dir, args.allow_outbound.clone(), licensing)?;
-    let mut loaded = Vec::new();
-    let mut installed = None;
-    for spec in &args.twins {
-        let (name, target) = match spec.split_once('=') {
-            Some((name, target)) => (Some(name), target),
-            None => (None, spec.as_str()),
-        };
-        let info = if crate::registry_cli::is_file_arg(target) {
-            let path = PathBuf::from(target);
-            match name {
-                Some(name) => host.add_twin_file_as(name, &path).await,
-                None => host.add_twin_file(&path).await,
-            }
-        } else {
-            if installed.is_none() {
-                installed = Some((args.store.store()?, args.store.lock()?));
-            }
-            let (store, lock) = installed.as_ref().expect("just set");
-            let twin = crate::registry_cli::resolve_installed(name, target, store, lock)?;
-            tracing::debug!(twin = %twin.label, path = %twin.path.display(), "from the store");
-            host.add_twin_file_with(&twin.path, twin.options).await
-        };
-        loaded.push(info.map_err(load_error)?);
-    }
-    for (name, twin) in &project.twins {
-        if !twin.config.is_empty() && host.twins().iter().any(|t| &t.name == name) {
-            host.configure(name, &twin.config).map_err(|err| {
-                BadInput(format!(
-                    "{}: twins.{name}.config: {err}",
-                    project_path
-                        .as_deref()
-                        .unwrap_or(Path::new("wt.toml"))
-                        .display()
-                ))
-            })?;
-        }
-    }
-
-    // A project's ports apply to the twins actually loaded.
-    ports.retain(|name, _| {
-        loaded.iter().any(|info| &info.name == name) || args.ports.iter().any(|(n, _)| n == name)
-    });
-    let config = ServeConfig {
-        listen,
-        ports,
-        own_ports: if args.no_own_ports {
-            wt_host::OwnPorts::None
-        } else {
-            wt_host::OwnPorts::Described
-        },
-        drain_timeout: args.drain_timeout,
-        admin_token: args.admin_token.clone(),
-        allowed_hosts: args.allow_host.clone(),
-    };
-    let running = host
-        .serve(config)
-        .await
-        .map_err(|err| anyhow::Error::new(BadInput(err.to_string())))?;
-
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "wt-host {} listening on {} (control plane {}/_wt/)",
-        env!("CARGO_PKG_VERSION"),
-        running.url(),
-        running.url()
-    )?;
-    if args.admin_token.is_some() {
-        writeln!(
-            out,
-            "control plane requires the admin token (Authorization: Bearer …)"
-        )?;
-    }
-    // Signals are caught from before the first ready line: a supervisor that
-    // stops the host as soon as it is ready gets a clean drain, not a kill.
-    let shutdown = ShutdownSignals::install()?;
-    #[cfg(unix)]
-    let _hup = reload_license_on_sighup(host.clone());
-    // Unlicensed twins first: every ready line is the last word on its twin.
-    for info in &loaded {
-        let license = host.license_status(&info.name);
-        if license.required && license.state != "valid" {
-            writeln!(
-                out,
-                "unlicensed {}: {} (license: {}); it answers 402 until a valid license is in place",
-                info.name,
-                license.message.unwrap_or_default(),
-                host.licensing().source().describe(),
-            )?;
-        }
-    }
-    for info in &loaded {
-        let own = running
-            .twin_addr(&info.name)
-            .filter(|a| a.port() != 0)
-            .map_or_else(|| "-".to_owned(), |a| format!("http://{a}"));
-        writeln!(
-            out,
-            "ready {} {} {} {} (loaded in {:.1} ms, precompiled cache {})",
-            info.name,
-            info.version,
-            own,
-            running.prefixed_url(&info.name).unwrap_or_default(),
-            info.load_millis,
-            match info.cache {
-                wt_host::CacheOutcome::Hit => "hit",
-                wt_host::CacheOutcome::Miss => "miss",
-                wt_host::CacheOutcome::Disabled => "off",
-                wt_host::CacheOutcome::Shared => "shared",
-            }
-        )?;
-    }
-    out.flush()?;
-    drop(out);
-    let _watch = host.watch_license(std::time::Duration::from_secs(1));
-    let _reload = args
-        .watch
-        .then(|| host.watch_files(std::time::Duration::from_millis(500)));
-
-    shutdown.recv().await;
-    tracing::info!("shutting down: draining in-flight requests");
-    running.shutdown().await;
-    Ok(())
-}
-
 async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     let host = args.engine.host(
         wt_host::Limits::default(),
@@ -469,56 +274,10 @@ async fn inspect(args: InspectArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn load_error(err: wt_host::Error) -> anyhow::Error {
+pub(crate) fn load_error(err: wt_host::Error) -> anyhow::Error {
     match err {
         wt_host::Error::Load(load) => anyhow::Error::new(BadInput(load.to_string())),
         other => anyhow::Error::new(other),
-    }
-}
-
-/// SIGHUP re-reads the license at once.
-#[cfg(unix)]
-fn reload_license_on_sighup(host: Host) -> Option<tokio::task::JoinHandle<()>> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()?;
-    Some(tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            tracing::info!("SIGHUP: reading the license again");
-            host.reload_license();
-        }
-    }))
-}
-
-/// SIGINT and SIGTERM, registered when installed (not on first poll), so a
-/// signal that arrives before the host waits for one is still a shutdown.
-struct ShutdownSignals {
-    #[cfg(unix)]
-    interrupt: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    terminate: tokio::signal::unix::Signal,
-}
-
-impl ShutdownSignals {
-    fn install() -> std::io::Result<Self> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            Ok(Self {
-                interrupt: signal(SignalKind::interrupt())?,
-                terminate: signal(SignalKind::terminate())?,
-            })
-        }
-        #[cfg(not(unix))]
-        Ok(Self {})
-    }
-
-    async fn recv(mut self) {
-        #[cfg(unix)]
-        tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-        }
-        #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

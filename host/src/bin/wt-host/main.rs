@@ -6,6 +6,7 @@ mod errors;
 mod license_cli;
 mod registry_cli;
 mod remote;
+mod run;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,161 @@
+//! Which twin, or the control plane, a request on the shared listener is
+//! for: `/{twin}/…`, `Host: {twin}.localhost`, the WonderTwin-style
+//! `/admin/*` aliases on a twin's own port, and the admin token.
+
+use super::*;
+
+/// Whether the request carries the admin token, compared in constant time
+/// so the comparison leaks nothing about how much of a guess was right.
+pub(super) fn bearer_matches(parts: &http::request::Parts, token: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(given) = parts
+        .headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return false;
+    };
+    given.as_bytes().ct_eq(token.as_bytes()).into()
+}
+
+/// WonderTwin served its control plane at `/admin/*` on each twin's own
+/// port; those paths keep working there, as aliases of `/_wt/` for that twin.
+pub(super) fn admin_alias(
+    twin: &str,
+    parts: &http::request::Parts,
+) -> Option<http::request::Parts> {
+    let rest = parts
+        .uri
+        .path()
+        .strip_prefix("/admin/")?
+        .trim_end_matches('/');
+    let target = match rest {
+        // That twin's health, as WonderTwin's per-twin binary reported.
+        "health" => format!("twins/{twin}/health"),
+        "reset" => format!("twins/{twin}/reset"),
+        "state" => format!("twins/{twin}/state"),
+        "config" | "quirks" => format!("twins/{twin}/config"),
+        "requests" => format!("twins/{twin}/requests"),
+        "faults" | "fault" => format!("twins/{twin}/faults"),
+        "webhooks" => format!("twins/{twin}/outbound"),
+        "webhooks/flush" => format!("twins/{twin}/outbound/flush"),
+        // A WonderTwin twin moved its own time; so does the alias.
+        "time" => format!("twins/{twin}/clock"),
+        "time/advance" => format!("twins/{twin}/clock/advance"),
+        "time/freeze" => format!("twins/{twin}/clock/freeze"),
+        "time/unfreeze" => format!("twins/{twin}/clock/unfreeze"),
+        "time/reset" => format!("twins/{twin}/clock/reset"),
+        _ => return None,
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{CONTROL_PREFIX}/{target}?{query}"),
+        None => format!("{CONTROL_PREFIX}/{target}"),
+    };
+    let mut aliased = parts.clone();
+    aliased.uri = path_and_query.parse().ok()?;
+    Some(aliased)
+}
+
+pub(super) enum Target {
+    /// A twin, and the path it sees.
+    Twin(Arc<Twin>, String),
+    Control,
+    /// The host answers itself (the index, an unknown twin).
+    Answer(http::Response<Bytes>),
+}
+
+/// `Host: <twin>.localhost` wins; otherwise the first path segment names the
+/// twin and the rest of the path is what it sees.
+pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
+    let path = parts.uri.path();
+    if let Some(label) = host_label(parts) {
+        return match ctx.plane.host.twin(label) {
+            Some(twin) => Target::Twin(twin, path.to_owned()),
+            None => Target::Answer(control::unknown_twin(&ctx.plane, label)),
+        };
+    }
+    if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
+        return Target::Control;
+    }
+    let rest = path.trim_start_matches('/');
+    let (name, tail) = rest.split_once('/').unwrap_or((rest, ""));
+    if name.is_empty() {
+        return Target::Answer(json_response(
+            StatusCode::OK,
+            &control::twins_json(&ctx.plane),
+        ));
+    }
+    match ctx.plane.host.twin(name) {
+        Some(twin) => Target::Twin(twin, format!("/{tail}")),
+        None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
+    }
+}
+
+/// The `<twin>` of `Host: <twin>.localhost[:port]`, if that is the form.
+fn host_label(parts: &http::request::Parts) -> Option<&str> {
+    let host = parts
+        .headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| parts.uri.host())?;
+    let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+    let label = host.strip_suffix(".localhost")?;
+    (!label.is_empty() && !label.contains('.')).then_some(label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(uri: &str, host: Option<&str>) -> http::request::Parts {
+        let mut builder = http::Request::get(uri);
+        if let Some(host) = host {
+            builder = builder.header("host", host);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn admin_paths_alias_the_control_plane_for_that_twin() {
+        let alias = |uri: &str| admin_alias("stripe", &parts(uri, None)).map(|p| p.uri.to_string());
+        assert_eq!(
+            alias("/admin/reset").as_deref(),
+            Some("/_wt/twins/stripe/reset")
+        );
+        assert_eq!(
+            alias("/admin/requests?method=POST").as_deref(),
+            Some("/_wt/twins/stripe/requests?method=POST")
+        );
+        assert_eq!(
+            alias("/admin/webhooks/flush").as_deref(),
+            Some("/_wt/twins/stripe/outbound/flush")
+        );
+        assert_eq!(
+            alias("/admin/time/advance").as_deref(),
+            Some("/_wt/twins/stripe/clock/advance")
+        );
+        assert_eq!(
+            alias("/admin/quirks").as_deref(),
+            Some("/_wt/twins/stripe/config")
+        );
+        assert_eq!(alias("/admin/unknown"), None);
+        assert_eq!(alias("/v1/customers"), None);
+    }
+
+    #[test]
+    fn host_label_reads_twin_dot_localhost_with_or_without_port() {
+        assert_eq!(
+            host_label(&parts("/x", Some("stripe.localhost:4100"))),
+            Some("stripe")
+        );
+        assert_eq!(
+            host_label(&parts("/x", Some("stripe.localhost"))),
+            Some("stripe")
+        );
+        assert_eq!(host_label(&parts("/x", Some("localhost:4100"))), None);
+        assert_eq!(host_label(&parts("/x", Some("127.0.0.1:4100"))), None);
+        assert_eq!(host_label(&parts("/x", Some("a.b.localhost"))), None);
+        assert_eq!(host_label(&parts("/x", None)), None);
+    }
+}
