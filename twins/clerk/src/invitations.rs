@@ -1,7 +1,7 @@
 //! Invitations to sign up: create, list, revoke. A pending invitation
 //! expires when twin time passes its `expires_at` (computed on read).
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use wt_sdk::{Error, Request, Response, ids};
 
 use crate::sessions;
@@ -44,20 +44,23 @@ fn pending_for(email: &str) -> Result<bool, Error> {
     }))
 }
 
+/// Fields `POST /v1/invitations` accepts.
+const CREATE_FIELDS: &[&str] = &[
+    "email_address",
+    "public_metadata",
+    "redirect_url",
+    "notify",
+    "ignore_existing",
+    "expires_in_days",
+    "template_slug",
+];
+
+/// `POST /v1/invitations`: checks the request (and, unless
+/// `ignore_existing`, that the address is free to invite), then stores a
+/// pending invitation with a fresh ticket URL.
 pub fn create(req: &Request) -> Result<Response, Error> {
     let mut body = wire::body(req)?;
-    reject_unknown(
-        &body,
-        &[
-            "email_address",
-            "public_metadata",
-            "redirect_url",
-            "notify",
-            "ignore_existing",
-            "expires_in_days",
-            "template_slug",
-        ],
-    )?;
+    reject_unknown(&body, CREATE_FIELDS)?;
     let email = wire::required_string(&mut body, "email_address")?;
     if !valid_email(&email) {
         return Err(wire::invalid(
@@ -66,71 +69,18 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         ));
     }
     let public = metadata(&mut body, "public_metadata")?.unwrap_or_default();
-    let redirect = string(&mut body, "redirect_url")?;
-    if let Some(r) = &redirect
-        && !(r.starts_with("https://") || r.starts_with("http://"))
-    {
-        return Err(wire::invalid(
-            "redirect_url",
-            "redirect_url must be a valid URL.",
-        ));
-    }
+    let redirect = redirect_url(&mut body)?;
+    // Twin invitations send no email, so `notify` is checked and ignored.
     boolean(&mut body, "notify")?;
     let ignore_existing = boolean(&mut body, "ignore_existing")?.unwrap_or(false);
-    let days = match integer(&mut body, "expires_in_days")? {
-        None => DEFAULT_DAYS,
-        Some(d) if (1..=365).contains(&d) => d,
-        Some(_) => {
-            return Err(wire::value_invalid(
-                "expires_in_days",
-                "expires_in_days must be between 1 and 365.",
-            ));
-        }
-    };
-    match string(&mut body, "template_slug")?.as_deref() {
-        None | Some("invitation") | Some("waitlist_invitation") => {}
-        Some(_) => {
-            return Err(wire::value_invalid(
-                "template_slug",
-                "template_slug must be invitation or waitlist_invitation.",
-            ));
-        }
-    }
+    let days = expires_in_days(&mut body)?;
+    check_template(&mut body)?;
     if !ignore_existing {
-        if users::holder("email", &email).is_some() {
-            return Err(wire::with_param(
-                error(
-                    422,
-                    "form_identifier_exists",
-                    "That email address is taken. Please try another.",
-                    "That email address is taken. Please try another.",
-                ),
-                "email_address",
-            ));
-        }
-        if pending_for(&email)? {
-            return Err(wire::with_param(
-                error(
-                    400,
-                    "duplicate_record",
-                    "duplicate invitation",
-                    format!("There is already a pending invitation for {email}."),
-                ),
-                "email_address",
-            ));
-        }
+        ensure_invitable(&email)?;
     }
     let at = now();
     let id = new_id("inv");
-    let mut url = format!(
-        "{}/v1/tickets/accept?ticket={}",
-        sessions::issuer(),
-        ids::random_base62(48)
-    );
-    if let Some(r) = &redirect {
-        url.push_str("&redirect_url=");
-        url.push_str(&wire::percent_encode(r));
-    }
+    let url = ticket_url(redirect.as_deref());
     let inv = json!({
         "object": "invitation",
         "id": id,
@@ -145,6 +95,86 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     });
     coll(COLL).insert(&id, &inv)?;
     Ok(Response::ok(&inv))
+}
+
+/// `redirect_url`, which must be an http(s) URL.
+fn redirect_url(body: &mut Map<String, Value>) -> Result<Option<String>, Error> {
+    let redirect = string(body, "redirect_url")?;
+    if let Some(r) = &redirect
+        && !(r.starts_with("https://") || r.starts_with("http://"))
+    {
+        return Err(wire::invalid(
+            "redirect_url",
+            "redirect_url must be a valid URL.",
+        ));
+    }
+    Ok(redirect)
+}
+
+/// `expires_in_days`: 1 to 365, [`DEFAULT_DAYS`] unless given.
+fn expires_in_days(body: &mut Map<String, Value>) -> Result<u64, Error> {
+    match integer(body, "expires_in_days")? {
+        None => Ok(DEFAULT_DAYS),
+        Some(d) if (1..=365).contains(&d) => Ok(d),
+        Some(_) => Err(wire::value_invalid(
+            "expires_in_days",
+            "expires_in_days must be between 1 and 365.",
+        )),
+    }
+}
+
+/// `template_slug`: one of the two invitation templates, when given.
+fn check_template(body: &mut Map<String, Value>) -> Result<(), Error> {
+    match string(body, "template_slug")?.as_deref() {
+        None | Some("invitation") | Some("waitlist_invitation") => Ok(()),
+        Some(_) => Err(wire::value_invalid(
+            "template_slug",
+            "template_slug must be invitation or waitlist_invitation.",
+        )),
+    }
+}
+
+/// Unless `ignore_existing`, an address may not be invited when a user
+/// already has it or an invitation to it is still pending.
+fn ensure_invitable(email: &str) -> Result<(), Error> {
+    if users::holder("email", email).is_some() {
+        return Err(wire::with_param(
+            error(
+                422,
+                "form_identifier_exists",
+                "That email address is taken. Please try another.",
+                "That email address is taken. Please try another.",
+            ),
+            "email_address",
+        ));
+    }
+    if pending_for(email)? {
+        return Err(wire::with_param(
+            error(
+                400,
+                "duplicate_record",
+                "duplicate invitation",
+                format!("There is already a pending invitation for {email}."),
+            ),
+            "email_address",
+        ));
+    }
+    Ok(())
+}
+
+/// The link the invitee follows: a fresh ticket, and the `redirect_url`
+/// to land on afterwards.
+fn ticket_url(redirect: Option<&str>) -> String {
+    let mut url = format!(
+        "{}/v1/tickets/accept?ticket={}",
+        sessions::issuer(),
+        ids::random_base62(48)
+    );
+    if let Some(r) = redirect {
+        url.push_str("&redirect_url=");
+        url.push_str(&wire::percent_encode(r));
+    }
+    url
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

@@ -389,13 +389,52 @@ fn set_common(user: &mut Value, body: &mut Map<String, Value>) -> Result<(), Err
     set_second_factors(user, body)
 }
 
+/// `POST /v1/users`: checks every identifier is valid and free (at least
+/// one unless `skip_user_requirement`), stores the user, then claims its
+/// identifiers and announces `user.created`.
 pub fn create(req: &Request) -> Result<Response, Error> {
     let mut body = wire::body(req)?;
     reject_unknown(&body, CREATE_FIELDS)?;
     let at = now();
     let id = new_id("user");
+    let emails = new_emails(&mut body)?;
+    let phones = new_phones(&mut body)?;
+    let name = new_username(&mut body)?;
+    let skip_requirement = boolean(&mut body, "skip_user_requirement")?.unwrap_or(false);
+    if emails.is_empty() && phones.is_empty() && name.is_none() && !skip_requirement {
+        return Err(error(
+            422,
+            "form_data_missing",
+            "missing data",
+            "At least one identifier (email_address, phone_number or username) is required.",
+        ));
+    }
+    body.remove("skip_password_requirement");
+    body.remove("email_address_identification_status");
+    body.remove("phone_number_identification_status");
 
-    let emails = strings(&mut body, "email_address")?;
+    let mut user = new_user(&id, at, &emails, &phones, name.as_deref());
+    set_common(&mut user, &mut body)?;
+    for field in ["public_metadata", "private_metadata", "unsafe_metadata"] {
+        if let Some(m) = metadata(&mut body, field)? {
+            user[field] = Value::Object(m);
+        }
+    }
+    for field in ["banned", "locked"] {
+        if let Some(b) = boolean(&mut body, field)? {
+            user[field] = json!(b);
+        }
+    }
+    coll(COLL).insert(&id, &user)?;
+    claim_all(&id, &emails, &phones, name.as_deref())?;
+    webhooks::emit("user.created", user.clone())?;
+    Ok(Response::ok(&user))
+}
+
+/// `email_address` of a new user: valid addresses, no duplicates (in any
+/// case), none held by another user.
+fn new_emails(body: &mut Map<String, Value>) -> Result<Vec<String>, Error> {
+    let emails = strings(body, "email_address")?;
     let mut seen = Vec::new();
     for e in &emails {
         if !valid_email(e) {
@@ -413,7 +452,13 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         seen.push(e.to_lowercase());
         ensure_free("email", e, "email_address", None)?;
     }
-    let phones = strings(&mut body, "phone_number")?;
+    Ok(emails)
+}
+
+/// `phone_number` of a new user: E.164 numbers none of which another user
+/// holds.
+fn new_phones(body: &mut Map<String, Value>) -> Result<Vec<String>, Error> {
+    let phones = strings(body, "phone_number")?;
     for p in &phones {
         if !valid_phone(p) {
             return Err(wire::invalid(
@@ -423,28 +468,26 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         }
         ensure_free("phone", p, "phone_number", None)?;
     }
-    let name = string(&mut body, "username")?
+    Ok(phones)
+}
+
+/// `username` of a new user, checked, lower-cased and free.
+fn new_username(body: &mut Map<String, Value>) -> Result<Option<String>, Error> {
+    let name = string(body, "username")?
         .map(|u| username(&u))
         .transpose()?;
     if let Some(u) = &name {
         ensure_free("username", u, "username", None)?;
     }
-    let skip_requirement = boolean(&mut body, "skip_user_requirement")?.unwrap_or(false);
-    if emails.is_empty() && phones.is_empty() && name.is_none() && !skip_requirement {
-        return Err(error(
-            422,
-            "form_data_missing",
-            "missing data",
-            "At least one identifier (email_address, phone_number or username) is required.",
-        ));
-    }
-    body.remove("skip_password_requirement");
-    body.remove("email_address_identification_status");
-    body.remove("phone_number_identification_status");
+    Ok(name)
+}
 
+/// A new user as Clerk shows one before the optional fields are applied:
+/// the first email address and phone number are primary.
+fn new_user(id: &str, at: u64, emails: &[String], phones: &[String], name: Option<&str>) -> Value {
     let email_objects: Vec<Value> = emails.iter().map(|e| email_object(e, at)).collect();
     let phone_objects: Vec<Value> = phones.iter().map(|p| phone_object(p, at)).collect();
-    let mut user = json!({
+    json!({
         "id": id,
         "object": "user",
         "external_id": null,
@@ -487,30 +530,27 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "create_organizations_limit": null,
         "last_active_at": null,
         "legal_accepted_at": null,
-    });
-    set_common(&mut user, &mut body)?;
-    for field in ["public_metadata", "private_metadata", "unsafe_metadata"] {
-        if let Some(m) = metadata(&mut body, field)? {
-            user[field] = Value::Object(m);
-        }
+    })
+}
+
+/// Files a stored user's identifiers in the uniqueness index, once the
+/// user is written (a refused request claims nothing).
+fn claim_all(
+    id: &str,
+    emails: &[String],
+    phones: &[String],
+    name: Option<&str>,
+) -> Result<(), Error> {
+    for e in emails {
+        claim("email", e, id)?;
     }
-    for field in ["banned", "locked"] {
-        if let Some(b) = boolean(&mut body, field)? {
-            user[field] = json!(b);
-        }
+    for p in phones {
+        claim("phone", p, id)?;
     }
-    coll(COLL).insert(&id, &user)?;
-    for e in &emails {
-        claim("email", e, &id)?;
+    if let Some(u) = name {
+        claim("username", u, id)?;
     }
-    for p in &phones {
-        claim("phone", p, &id)?;
-    }
-    if let Some(u) = &name {
-        claim("username", u, &id)?;
-    }
-    webhooks::emit("user.created", user.clone())?;
-    Ok(Response::ok(&user))
+    Ok(())
 }
 
 pub fn retrieve(req: &Request) -> Result<Response, Error> {
@@ -519,39 +559,175 @@ pub fn retrieve(req: &Request) -> Result<Response, Error> {
 
 /// The users matching the list filters of `req` (shared by list and count).
 fn filtered(req: &Request) -> Result<Vec<Value>, Error> {
-    let emails: Vec<String> = query_list(req, "email_address")
-        .into_iter()
-        .map(|e| e.to_lowercase())
-        .collect();
-    let phones = query_list(req, "phone_number");
-    let external = query_list(req, "external_id");
-    let usernames: Vec<String> = query_list(req, "username")
-        .into_iter()
-        .map(|u| u.to_lowercase())
-        .collect();
-    let user_ids = query_list(req, "user_id");
-    let org_ids = query_list(req, "organization_id");
-    let banned = query_bool(req, "banned")?;
-    let lower = |name: &str| {
-        req.query_param(name)
-            .filter(|s| !s.is_empty())
-            .map(|s| s.to_lowercase())
-    };
-    let query = lower("query");
-    let email_query = lower("email_address_query");
-    let phone_query = lower("phone_number_query");
-    let username_query = lower("username_query");
-    let name_query = lower("name_query");
+    let filter = UserFilter::from_query(req)?;
+    let mut out = Vec::new();
+    for u in all(COLL)? {
+        if filter.keeps(&u) {
+            out.push(u);
+        }
+    }
+    Ok(out)
+}
+
+/// The list filters of `GET /v1/users` (and `/v1/users/count`), read once
+/// so each user is matched without re-reading the query. Exact filters
+/// compare lower-cased emails and usernames; the `*_query` filters match
+/// substrings of lower-cased text.
+struct UserFilter {
+    emails: Vec<String>,
+    phones: Vec<String>,
+    external: Vec<String>,
+    usernames: Vec<String>,
+    user_ids: Vec<String>,
+    /// The members of the `organization_id`s given, if any were.
+    members: Option<Vec<String>>,
+    banned: Option<bool>,
+    query: Option<String>,
+    email_query: Option<String>,
+    phone_query: Option<String>,
+    username_query: Option<String>,
+    name_query: Option<String>,
+    /// `(field, before, ms)`: the field must be before (or after) `ms`.
+    bounds: Vec<(&'static str, bool, u64)>,
+}
+
+/// The time-bound parameters: each names a field, whether the bound is an
+/// upper one, and its value in Unix milliseconds.
+const TIME_BOUNDS: [(&str, &str, bool); 7] = [
+    ("created_at_before", "created_at", true),
+    ("created_at_after", "created_at", false),
+    ("last_active_at_before", "last_active_at", true),
+    ("last_active_at_after", "last_active_at", false),
+    ("last_active_at_since", "last_active_at", false),
+    ("last_sign_in_at_before", "last_sign_in_at", true),
+    ("last_sign_in_at_after", "last_sign_in_at", false),
+];
+
+impl UserFilter {
+    /// Reads the filters, refusing a malformed `banned` or time bound.
+    fn from_query(req: &Request) -> Result<Self, Error> {
+        let lowered = |name: &str| -> Vec<String> {
+            query_list(req, name)
+                .into_iter()
+                .map(|v| v.to_lowercase())
+                .collect()
+        };
+        let emails = lowered("email_address");
+        let phones = query_list(req, "phone_number");
+        let external = query_list(req, "external_id");
+        let usernames = lowered("username");
+        let user_ids = query_list(req, "user_id");
+        let org_ids = query_list(req, "organization_id");
+        let banned = query_bool(req, "banned")?;
+        let lower = |name: &str| {
+            req.query_param(name)
+                .filter(|s| !s.is_empty())
+                .map(|s| s.to_lowercase())
+        };
+        let bounds = time_bounds(req)?;
+        let members = if org_ids.is_empty() {
+            None
+        } else {
+            Some(organizations::member_ids(&org_ids)?)
+        };
+        Ok(UserFilter {
+            emails,
+            phones,
+            external,
+            usernames,
+            user_ids,
+            members,
+            banned,
+            query: lower("query"),
+            email_query: lower("email_address_query"),
+            phone_query: lower("phone_number_query"),
+            username_query: lower("username_query"),
+            name_query: lower("name_query"),
+            bounds,
+        })
+    }
+
+    /// Whether user `u` passes every filter given.
+    fn keeps(&self, u: &Value) -> bool {
+        let id = u["id"].as_str().unwrap_or_default();
+        let ue = user_emails(u);
+        let up = user_phones(u);
+        let full_name = format!("{} {}", text(u, "first_name"), text(u, "last_name"));
+        self.matches_exact(u, id, &ue, &up)
+            && self.matches_queries(u, id, &ue, &up, &full_name)
+            && self.within_bounds(u)
+    }
+
+    /// The exact-value filters: identifiers, ids, organizations, `banned`.
+    fn matches_exact(&self, u: &Value, id: &str, ue: &[String], up: &[String]) -> bool {
+        (self.emails.is_empty() || ue.iter().any(|e| self.emails.contains(e)))
+            && (self.phones.is_empty() || up.iter().any(|p| self.phones.contains(p)))
+            && (self.external.is_empty()
+                || u["external_id"]
+                    .as_str()
+                    .is_some_and(|x| self.external.iter().any(|e| e == x)))
+            && (self.usernames.is_empty() || self.usernames.contains(&text(u, "username")))
+            && (self.user_ids.is_empty() || self.user_ids.iter().any(|x| x == id))
+            && self
+                .members
+                .as_ref()
+                .is_none_or(|m| m.iter().any(|x| x == id))
+            && self.banned.is_none_or(|b| u["banned"] == b)
+    }
+
+    /// The substring filters; `query` matches any of id, email, phone,
+    /// username, full name or external id.
+    fn matches_queries(
+        &self,
+        u: &Value,
+        id: &str,
+        ue: &[String],
+        up: &[String],
+        full_name: &str,
+    ) -> bool {
+        self.email_query
+            .as_ref()
+            .is_none_or(|q| ue.iter().any(|e| e.contains(q.as_str())))
+            && self
+                .phone_query
+                .as_ref()
+                .is_none_or(|q| up.iter().any(|p| p.contains(q.as_str())))
+            && self
+                .username_query
+                .as_ref()
+                .is_none_or(|q| text(u, "username").contains(q.as_str()))
+            && self
+                .name_query
+                .as_ref()
+                .is_none_or(|q| full_name.contains(q.as_str()))
+            && self.query.as_ref().is_none_or(|q| {
+                let q = q.as_str();
+                id.to_lowercase().contains(q)
+                    || ue.iter().any(|e| e.contains(q))
+                    || up.iter().any(|p| p.contains(q))
+                    || text(u, "username").contains(q)
+                    || full_name.contains(q)
+                    || text(u, "external_id").contains(q)
+            })
+    }
+
+    /// The time bounds: a user without the field never passes one.
+    fn within_bounds(&self, u: &Value) -> bool {
+        self.bounds
+            .iter()
+            .all(|(field, before, ms)| match u[*field].as_u64() {
+                Some(t) if *before => t < *ms,
+                Some(t) => t > *ms,
+                None => false,
+            })
+    }
+}
+
+/// The time bounds given, in [`TIME_BOUNDS`] order; a bound that is not a
+/// whole number of milliseconds is refused.
+fn time_bounds(req: &Request) -> Result<Vec<(&'static str, bool, u64)>, Error> {
     let mut bounds = Vec::new();
-    for (param, field, before) in [
-        ("created_at_before", "created_at", true),
-        ("created_at_after", "created_at", false),
-        ("last_active_at_before", "last_active_at", true),
-        ("last_active_at_after", "last_active_at", false),
-        ("last_active_at_since", "last_active_at", false),
-        ("last_sign_in_at_before", "last_sign_in_at", true),
-        ("last_sign_in_at_after", "last_sign_in_at", false),
-    ] {
+    for (param, field, before) in TIME_BOUNDS {
         if let Some(v) = req.query_param(param).filter(|v| !v.is_empty()) {
             let ms: u64 = v.trim().parse().map_err(|_| {
                 wire::value_invalid(
@@ -562,78 +738,32 @@ fn filtered(req: &Request) -> Result<Vec<Value>, Error> {
             bounds.push((field, before, ms));
         }
     }
-    let members: Option<Vec<String>> = if org_ids.is_empty() {
-        None
-    } else {
-        Some(organizations::member_ids(&org_ids)?)
-    };
+    Ok(bounds)
+}
 
-    let user_emails = |u: &Value| -> Vec<String> {
-        u["email_addresses"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["email_address"].as_str().map(str::to_lowercase))
-            .collect()
-    };
-    let user_phones = |u: &Value| -> Vec<String> {
-        u["phone_numbers"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p["phone_number"].as_str().map(str::to_owned))
-            .collect()
-    };
-    let text = |u: &Value, f: &str| u[f].as_str().unwrap_or_default().to_lowercase();
-    let mut out = Vec::new();
-    for u in all(COLL)? {
-        let id = u["id"].as_str().unwrap_or_default();
-        let ue = user_emails(&u);
-        let up = user_phones(&u);
-        let full_name = format!("{} {}", text(&u, "first_name"), text(&u, "last_name"));
-        let keep = (emails.is_empty() || ue.iter().any(|e| emails.contains(e)))
-            && (phones.is_empty() || up.iter().any(|p| phones.contains(p)))
-            && (external.is_empty()
-                || u["external_id"]
-                    .as_str()
-                    .is_some_and(|x| external.iter().any(|e| e == x)))
-            && (usernames.is_empty() || usernames.contains(&text(&u, "username")))
-            && (user_ids.is_empty() || user_ids.iter().any(|x| x == id))
-            && members.as_ref().is_none_or(|m| m.iter().any(|x| x == id))
-            && banned.is_none_or(|b| u["banned"] == b)
-            && email_query
-                .as_ref()
-                .is_none_or(|q| ue.iter().any(|e| e.contains(q.as_str())))
-            && phone_query
-                .as_ref()
-                .is_none_or(|q| up.iter().any(|p| p.contains(q.as_str())))
-            && username_query
-                .as_ref()
-                .is_none_or(|q| text(&u, "username").contains(q.as_str()))
-            && name_query
-                .as_ref()
-                .is_none_or(|q| full_name.contains(q.as_str()))
-            && query.as_ref().is_none_or(|q| {
-                let q = q.as_str();
-                id.to_lowercase().contains(q)
-                    || ue.iter().any(|e| e.contains(q))
-                    || up.iter().any(|p| p.contains(q))
-                    || text(&u, "username").contains(q)
-                    || full_name.contains(q)
-                    || text(&u, "external_id").contains(q)
-            })
-            && bounds
-                .iter()
-                .all(|(field, before, ms)| match u[*field].as_u64() {
-                    Some(t) if *before => t < *ms,
-                    Some(t) => t > *ms,
-                    None => false,
-                });
-        if keep {
-            out.push(u);
-        }
-    }
-    Ok(out)
+/// A user's email addresses, lower-cased.
+fn user_emails(u: &Value) -> Vec<String> {
+    u["email_addresses"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["email_address"].as_str().map(str::to_lowercase))
+        .collect()
+}
+
+/// A user's phone numbers.
+fn user_phones(u: &Value) -> Vec<String> {
+    u["phone_numbers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["phone_number"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Text field `f` of a user, lower-cased (empty when unset).
+fn text(u: &Value, f: &str) -> String {
+    u[f].as_str().unwrap_or_default().to_lowercase()
 }
 
 pub fn list(req: &Request) -> Result<Response, Error> {

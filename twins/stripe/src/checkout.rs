@@ -80,8 +80,127 @@ fn line_items(p: &mut Params) -> Result<Vec<Value>, Error> {
     Ok(out)
 }
 
+/// What a create request asks for, read and checked (everything but the
+/// ignored parameters and `expand`).
+struct NewSession {
+    mode: String,
+    lines: Vec<Value>,
+    customer: Option<String>,
+    customer_email: Option<String>,
+    /// The customer `customer` names, for `customer_details`.
+    customer_obj: Option<Value>,
+    /// `customer_creation`.
+    creation: Option<String>,
+    success_url: Option<String>,
+    cancel_url: Option<String>,
+    /// `client_reference_id`.
+    reference: Option<String>,
+    created: u64,
+    expires_at: u64,
+    currency: Value,
+    /// What `subscription_data` asks of the subscription the session starts.
+    sub_data: Value,
+    /// `payment_method_types`.
+    types: Option<Vec<String>>,
+    metadata: Option<Value>,
+}
+
+/// Parameters the twin accepts on create but does not act on.
+const IGNORED: [&str; 22] = [
+    "payment_intent_data",
+    "setup_intent_data",
+    "allow_promotion_codes",
+    "billing_address_collection",
+    "locale",
+    "ui_mode",
+    "submit_type",
+    "phone_number_collection",
+    "automatic_tax",
+    "tax_id_collection",
+    "shipping_address_collection",
+    "consent_collection",
+    "custom_text",
+    "custom_fields",
+    "invoice_creation",
+    "payment_method_options",
+    "payment_method_collection",
+    "saved_payment_method_options",
+    "return_url",
+    "discounts",
+    "adaptive_pricing",
+    "currency",
+];
+
+/// `POST /v1/checkout/sessions`: reads and checks the request, then
+/// stores the open session and its line items and publishes its page.
 pub fn create(req: &Request) -> Result<Response, Error> {
     let mut p = Params::of(req)?;
+    let new = read_session(&mut p)?;
+    for f in IGNORED {
+        p.take(f);
+    }
+    let expand = p.finish()?;
+    let id = format!("cs_test_{}", ids::random_base62(58));
+    let mut cs = session_object(&id, &new);
+    apply_metadata(&mut cs, new.metadata)?;
+    coll(COLL).insert(&id, &cs)?;
+    coll(LINES).insert(
+        &id,
+        &json!({ "data": new.lines, "subscription_data": new.sub_data }),
+    )?;
+    wire::publish_page(&id)?;
+    expand::apply(&mut cs, &expand)?;
+    Ok(Response::ok(&cs))
+}
+
+/// Reads a create request's parameters one after another: the order is
+/// part of the behaviour (it decides which error a request with several
+/// faults gets), so keep it when adding one.
+fn read_session(p: &mut Params) -> Result<NewSession, Error> {
+    let mode = read_mode(p)?;
+    let lines = line_items(p)?;
+    check_lines(&mode, &lines)?;
+    let Buyer {
+        customer,
+        customer_email,
+        customer_obj,
+    } = read_customer(p)?;
+    let creation = customer_creation(p, &mode)?;
+    let success_url = p.string("success_url")?;
+    let cancel_url = p.string("cancel_url")?;
+    let reference = p.string("client_reference_id")?;
+    let created = now();
+    let expires_at = expires_at(p, created)?;
+    // `currency` is read (and so consumed) even when the line items decide.
+    let currency = lines
+        .first()
+        .map(|l| l["currency"].clone())
+        .or(p.string("currency")?.map(|c| json!(c.to_lowercase())))
+        .unwrap_or(Value::Null);
+    let sub_data = subscription_data(p, &mode)?;
+    let types = p.strings("payment_method_types")?;
+    let metadata = p.take("metadata");
+    Ok(NewSession {
+        mode,
+        lines,
+        customer,
+        customer_email,
+        customer_obj,
+        creation,
+        success_url,
+        cancel_url,
+        reference,
+        created,
+        expires_at,
+        currency,
+        sub_data,
+        types,
+        metadata,
+    })
+}
+
+/// `mode`: required, one of `payment`, `subscription`, `setup`.
+fn read_mode(p: &mut Params) -> Result<String, Error> {
     let mode = p.required_string("mode")?;
     if !matches!(mode.as_str(), "payment" | "subscription" | "setup") {
         return Err(errors::invalid_enum(
@@ -90,12 +209,18 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             &["payment", "setup", "subscription"],
         ));
     }
-    let lines = line_items(&mut p)?;
+    Ok(mode)
+}
+
+/// The line items must suit the mode (payments take one-time prices,
+/// subscriptions at least one recurring one, setup none) and share one
+/// currency.
+fn check_lines(mode: &str, lines: &[Value]) -> Result<(), Error> {
     let recurring = lines
         .iter()
         .filter(|l| l["price"]["type"] == json!("recurring"))
         .count();
-    match mode.as_str() {
+    match mode {
         "payment" | "subscription" if lines.is_empty() => {
             return Err(errors::missing("line_items"));
         }
@@ -128,6 +253,20 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             "All line items must use the same currency.",
         ));
     }
+    Ok(())
+}
+
+/// Who a new session is for, as the request says.
+struct Buyer {
+    customer: Option<String>,
+    customer_email: Option<String>,
+    /// The customer `customer` names.
+    customer_obj: Option<Value>,
+}
+
+/// `customer` or `customer_email` (not both), with the customer named
+/// loaded.
+fn read_customer(p: &mut Params) -> Result<Buyer, Error> {
     let customer = p.string("customer")?;
     let customer_email = p.string("customer_email")?;
     if customer.is_some() && customer_email.is_some() {
@@ -139,6 +278,16 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         Some(c) => Some(customers::load_ref(c, "customer")?),
         None => None,
     };
+    Ok(Buyer {
+        customer,
+        customer_email,
+        customer_obj,
+    })
+}
+
+/// `customer_creation`: `always` or `if_required`, and not in
+/// `subscription` mode (a subscription always needs a customer).
+fn customer_creation(p: &mut Params, mode: &str) -> Result<Option<String>, Error> {
     let creation = p.string("customer_creation")?;
     if let Some(c) = &creation {
         if !matches!(c.as_str(), "always" | "if_required") {
@@ -155,11 +304,13 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             ));
         }
     }
-    let success_url = p.string("success_url")?;
-    let cancel_url = p.string("cancel_url")?;
-    let reference = p.string("client_reference_id")?;
-    let t = now();
-    let expires_at = match p.int("expires_at")? {
+    Ok(creation)
+}
+
+/// `expires_at`: between 30 minutes and 24 hours after `t`; 24 hours
+/// unless given.
+fn expires_at(p: &mut Params, t: u64) -> Result<u64, Error> {
+    match p.int("expires_at")? {
         Some(at) => {
             let at = u64::try_from(at).unwrap_or(0);
             if at < t + 1800 || at > t + DEFAULT_LIFETIME {
@@ -169,86 +320,80 @@ pub fn create(req: &Request) -> Result<Response, Error> {
                      Checkout Session creation.",
                 ));
             }
-            at
+            Ok(at)
         }
-        None => t + DEFAULT_LIFETIME,
-    };
-    let currency = lines
-        .first()
-        .map(|l| l["currency"].clone())
-        .or(p.string("currency")?.map(|c| json!(c.to_lowercase())))
-        .unwrap_or(Value::Null);
+        None => Ok(t + DEFAULT_LIFETIME),
+    }
+}
+
+/// `subscription_data` (only in `subscription` mode): the parts the twin
+/// passes on to the subscription the session starts; the rest is read and
+/// ignored.
+fn subscription_data(p: &mut Params, mode: &str) -> Result<Value, Error> {
     let mut sub_data = json!({});
-    if let Some(mut sd) = p.hash("subscription_data")? {
-        if mode != "subscription" {
-            return Err(errors::invalid(
-                "subscription_data",
-                "`subscription_data` can only be used in `subscription` mode.",
-            ));
-        }
-        if let Some(days) = sd.int("trial_period_days")? {
-            sub_data["trial_period_days"] = json!(days);
-        }
-        if let Some(end) = sd.int("trial_end")? {
-            sub_data["trial_end"] = json!(end);
-        }
-        if let Some(d) = sd.string("description")? {
-            sub_data["description"] = json!(d);
-        }
-        if let Some(m) = sd.take("metadata") {
-            sub_data["metadata"] = m;
-        }
-        for f in [
-            "default_tax_rates",
-            "application_fee_percent",
-            "on_behalf_of",
-            "transfer_data",
-            "trial_settings",
-            "proration_behavior",
-            "invoice_settings",
-            "billing_mode",
-            "billing_cycle_anchor",
-        ] {
-            sd.take(f);
-        }
-        sd.finish_in("subscription_data")?;
+    let Some(mut sd) = p.hash("subscription_data")? else {
+        return Ok(sub_data);
+    };
+    if mode != "subscription" {
+        return Err(errors::invalid(
+            "subscription_data",
+            "`subscription_data` can only be used in `subscription` mode.",
+        ));
     }
-    let types = p.strings("payment_method_types")?;
-    let metadata = p.take("metadata");
+    if let Some(days) = sd.int("trial_period_days")? {
+        sub_data["trial_period_days"] = json!(days);
+    }
+    if let Some(end) = sd.int("trial_end")? {
+        sub_data["trial_end"] = json!(end);
+    }
+    if let Some(d) = sd.string("description")? {
+        sub_data["description"] = json!(d);
+    }
+    if let Some(m) = sd.take("metadata") {
+        sub_data["metadata"] = m;
+    }
     for f in [
-        "payment_intent_data",
-        "setup_intent_data",
-        "allow_promotion_codes",
-        "billing_address_collection",
-        "locale",
-        "ui_mode",
-        "submit_type",
-        "phone_number_collection",
-        "automatic_tax",
-        "tax_id_collection",
-        "shipping_address_collection",
-        "consent_collection",
-        "custom_text",
-        "custom_fields",
-        "invoice_creation",
-        "payment_method_options",
-        "payment_method_collection",
-        "saved_payment_method_options",
-        "return_url",
-        "discounts",
-        "adaptive_pricing",
-        "currency",
+        "default_tax_rates",
+        "application_fee_percent",
+        "on_behalf_of",
+        "transfer_data",
+        "trial_settings",
+        "proration_behavior",
+        "invoice_settings",
+        "billing_mode",
+        "billing_cycle_anchor",
     ] {
-        p.take(f);
+        sd.take(f);
     }
-    let expand = p.finish()?;
-    let id = format!("cs_test_{}", ids::random_base62(58));
+    sd.finish_in("subscription_data")?;
+    Ok(sub_data)
+}
+
+/// The session object as Stripe shows it at creation (before metadata),
+/// with its hosted page served by this twin.
+fn session_object(id: &str, new: &NewSession) -> Value {
+    let NewSession {
+        mode,
+        lines,
+        customer,
+        customer_email,
+        customer_obj,
+        creation,
+        success_url,
+        cancel_url,
+        reference,
+        created: t,
+        expires_at,
+        currency,
+        types,
+        ..
+    } = new;
     let subtotal: i64 = lines
         .iter()
         .filter_map(|l| l["amount_total"].as_i64())
         .sum();
     let host = wire::with_context(|c| c.host.clone());
-    let mut cs = json!({
+    json!({
         "id": id, "object": "checkout.session", "adaptive_pricing": {"enabled": false},
         "after_expiration": null, "allow_promotion_codes": null,
         "amount_subtotal": if mode == "setup" { Value::Null } else { json!(subtotal) },
@@ -274,7 +419,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "metadata": {}, "mode": mode, "origin_context": null, "payment_intent": null,
         "payment_link": null, "payment_method_collection": "always",
         "payment_method_configuration_details": null, "payment_method_options": {},
-        "payment_method_types": types.unwrap_or_else(|| vec!["card".into()]),
+        "payment_method_types": types.clone().unwrap_or_else(|| vec!["card".into()]),
         "payment_status": if mode == "setup" { "no_payment_required" } else { "unpaid" },
         "permissions": null, "phone_number_collection": {"enabled": false},
         "recovered_from": null, "saved_payment_method_options": null, "setup_intent": null,
@@ -284,16 +429,7 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
         "ui_mode": "hosted", "url": format!("http://{host}/c/pay/{id}"),
         "wallet_options": null,
-    });
-    apply_metadata(&mut cs, metadata)?;
-    coll(COLL).insert(&id, &cs)?;
-    coll(LINES).insert(
-        &id,
-        &json!({ "data": lines, "subscription_data": sub_data }),
-    )?;
-    wire::publish_page(&id)?;
-    expand::apply(&mut cs, &expand)?;
-    Ok(Response::ok(&cs))
+    })
 }
 
 /// The session's line items (for `expand[]=line_items` and the page).
@@ -388,38 +524,14 @@ pub fn expire(req: &Request) -> Result<Response, Error> {
 /// Completes an open session as if the customer paid with `pm` (a magic
 /// test id or an existing payment method).
 fn complete_with(id: &str, pm: &str) -> Result<Value, Error> {
-    let cs = load(COLL, "checkout.session", id)?;
-    let mut cs = refresh(cs)?;
-    if cs["status"] != json!("open") {
-        return Err(Error::bad_request(format!(
-            "This Checkout Session is no longer open (status `{}`) and cannot be completed.",
-            cs["status"].as_str().unwrap_or_default()
-        ))
-        .with_code("checkout_session_unexpected_state"));
-    }
+    let mut cs = open_session(id)?;
     let pm = payment_methods::resolve(pm, "payment_method")?;
     let pm_id = pm["id"].as_str().unwrap_or_default().to_owned();
     let mode = cs["mode"].as_str().unwrap_or_default().to_owned();
-    if mode != "setup"
-        && let Some((code, decline_code, message)) = payment_methods::decline_for(&pm)
-    {
-        // The page refuses the card; the session stays open.
-        let mut e = Error::payment_required(message)
-            .with_code(code)
-            .with_extra("decline_code", decline_code)
-            .with_extra("payment_method", pm.clone());
-        e.kind = "card_error".into();
-        return Err(e);
+    if mode != "setup" {
+        refuse_declined(&pm)?;
     }
-    let wants_customer = mode == "subscription" || cs["customer_creation"] == json!("always");
-    let customer_id = match cs["customer"].as_str() {
-        Some(c) => Some(c.to_owned()),
-        None if wants_customer => {
-            let c = customers::create_for_checkout(cs["customer_email"].as_str())?;
-            Some(c["id"].as_str().unwrap_or_default().to_owned())
-        }
-        None => None,
-    };
+    let customer_id = session_customer(&cs, &mode)?;
     if let Some(c) = &customer_id
         && pm["customer"].is_null()
         && mode != "setup"
@@ -439,43 +551,107 @@ fn complete_with(id: &str, pm: &str) -> Result<Value, Error> {
         }
         "subscription" => {
             let customer = customer_id.clone().unwrap_or_default();
-            let extra = coll(LINES).get(id)?.unwrap_or(Value::Null);
-            let mut params = extra["subscription_data"].clone();
-            if !params.is_object() {
-                params = json!({});
-            }
-            params["customer"] = json!(customer);
-            params["default_payment_method"] = json!(pm_id);
-            let (recurring, once): (Vec<&Value>, Vec<&Value>) = lines
-                .iter()
-                .partition(|l| l["price"]["type"] == json!("recurring"));
-            params["items"] = json!(
-                recurring
-                    .iter()
-                    .map(|l| json!({"price": l["price"]["id"], "quantity": l["quantity"]}))
-                    .collect::<Vec<_>>()
-            );
-            if !once.is_empty() {
-                params["add_invoice_items"] = json!(
-                    once.iter()
-                        .map(|l| json!({"price": l["price"]["id"], "quantity": l["quantity"]}))
-                        .collect::<Vec<_>>()
-                );
-            }
-            let sub = subscriptions::start(params)?;
-            cs["subscription"] = sub["id"].clone();
-            cs["invoice"] = sub["latest_invoice"].clone();
-            cs["payment_status"] = json!(if sub["status"] == json!("trialing") {
-                "no_payment_required"
-            } else {
-                "paid"
-            });
+            start_subscription(&mut cs, id, &customer, &pm_id, &lines)?;
         }
         _ => {
             let si = setup_intents::confirm_for(customer_id.as_deref(), &pm_id)?;
             cs["setup_intent"] = si["id"].clone();
         }
     }
+    mark_complete(&mut cs, customer_id)?;
+    Ok(cs)
+}
+
+/// Session `id`, refreshed, which must still be open to complete.
+fn open_session(id: &str) -> Result<Value, Error> {
+    let cs = load(COLL, "checkout.session", id)?;
+    let cs = refresh(cs)?;
+    if cs["status"] != json!("open") {
+        return Err(Error::bad_request(format!(
+            "This Checkout Session is no longer open (status `{}`) and cannot be completed.",
+            cs["status"].as_str().unwrap_or_default()
+        ))
+        .with_code("checkout_session_unexpected_state"));
+    }
+    Ok(cs)
+}
+
+/// A card that declines is refused as the page refuses it: a card error,
+/// and the session stays open.
+fn refuse_declined(pm: &Value) -> Result<(), Error> {
+    let Some((code, decline_code, message)) = payment_methods::decline_for(pm) else {
+        return Ok(());
+    };
+    let mut e = Error::payment_required(message)
+        .with_code(code)
+        .with_extra("decline_code", decline_code)
+        .with_extra("payment_method", pm.clone());
+    e.kind = "card_error".into();
+    Err(e)
+}
+
+/// The session's customer: the one it names, else a new one when the mode
+/// (`subscription`) or `customer_creation=always` needs one.
+fn session_customer(cs: &Value, mode: &str) -> Result<Option<String>, Error> {
+    let wants_customer = mode == "subscription" || cs["customer_creation"] == json!("always");
+    Ok(match cs["customer"].as_str() {
+        Some(c) => Some(c.to_owned()),
+        None if wants_customer => {
+            let c = customers::create_for_checkout(cs["customer_email"].as_str())?;
+            Some(c["id"].as_str().unwrap_or_default().to_owned())
+        }
+        None => None,
+    })
+}
+
+/// Starts the subscription a `subscription` session sells: its recurring
+/// lines as items, its one-time lines on the first invoice, and its
+/// `subscription_data`; then notes it (and whether anything was paid) on
+/// the session.
+fn start_subscription(
+    cs: &mut Value,
+    id: &str,
+    customer: &str,
+    pm_id: &str,
+    lines: &[Value],
+) -> Result<(), Error> {
+    let extra = coll(LINES).get(id)?.unwrap_or(Value::Null);
+    let mut params = extra["subscription_data"].clone();
+    if !params.is_object() {
+        params = json!({});
+    }
+    params["customer"] = json!(customer);
+    params["default_payment_method"] = json!(pm_id);
+    let (recurring, once): (Vec<&Value>, Vec<&Value>) = lines
+        .iter()
+        .partition(|l| l["price"]["type"] == json!("recurring"));
+    params["items"] = json!(
+        recurring
+            .iter()
+            .map(|l| json!({"price": l["price"]["id"], "quantity": l["quantity"]}))
+            .collect::<Vec<_>>()
+    );
+    if !once.is_empty() {
+        params["add_invoice_items"] = json!(
+            once.iter()
+                .map(|l| json!({"price": l["price"]["id"], "quantity": l["quantity"]}))
+                .collect::<Vec<_>>()
+        );
+    }
+    let sub = subscriptions::start(params)?;
+    cs["subscription"] = sub["id"].clone();
+    cs["invoice"] = sub["latest_invoice"].clone();
+    cs["payment_status"] = json!(if sub["status"] == json!("trialing") {
+        "no_payment_required"
+    } else {
+        "paid"
+    });
+    Ok(())
+}
+
+/// Fills in who paid, completes the session and records
+/// `checkout.session.completed`.
+fn mark_complete(cs: &mut Value, customer_id: Option<String>) -> Result<(), Error> {
     cs["customer"] = json!(customer_id);
     let email = match &customer_id {
         Some(c) => customers::load_live(c)?["email"].clone(),
@@ -484,9 +660,8 @@ fn complete_with(id: &str, pm: &str) -> Result<Value, Error> {
     cs["customer_details"] = json!({"address": null, "email": email, "name": null,
         "phone": null, "tax_exempt": "none", "tax_ids": []});
     cs["status"] = json!("complete");
-    save(&cs)?;
-    events::record("checkout.session.completed", &cs)?;
-    Ok(cs)
+    save(cs)?;
+    events::record("checkout.session.completed", cs)
 }
 
 /// `POST /v1/test_helpers/checkout/sessions/{id}/complete` (a twin

@@ -42,93 +42,13 @@ fn lookup_key(price: &mut Value, p: &mut Params, id: &str) -> Result<(), Error> 
 /// (`currency`, `product` or `product_data`, `unit_amount`, `recurring`),
 /// named inside `prefix` (`items[0][price_data]`) in errors. Not stored.
 fn build(p: &mut Params, prefix: &str, recurring_allowed: bool) -> Result<(String, Value), Error> {
-    let name = |k: &str| {
-        if prefix.is_empty() {
-            k.to_owned()
-        } else {
-            format!("{prefix}[{k}]")
-        }
-    };
     let currency = p
         .string("currency")?
-        .ok_or_else(|| errors::missing(&name("currency")))?
+        .ok_or_else(|| errors::missing(&field(prefix, "currency")))?
         .to_lowercase();
-    let product = match (p.string("product")?, p.hash("product_data")?) {
-        (Some(id), None) => {
-            wire::load_ref("products", "product", &id, &name("product"))?;
-            id
-        }
-        (None, Some(mut data)) => {
-            let product_name = data
-                .string("name")?
-                .ok_or_else(|| errors::missing(&format!("{}[name]", name("product_data"))))?;
-            let meta = data.take("metadata");
-            data.finish_in(&name("product_data"))?;
-            let id = ids::new_with_len("prod", 14);
-            let mut prod = json!({
-                "id": id, "object": "product", "active": true, "attributes": [], "created": now(),
-                "default_price": null, "description": null, "images": [], "livemode": false,
-                "marketing_features": [], "metadata": {}, "name": product_name, "package_dimensions": null,
-                "shippable": null, "statement_descriptor": null, "tax_code": null,
-                "type": "service", "unit_label": null, "updated": now(), "url": null,
-            });
-            apply_metadata(&mut prod, meta)?;
-            wire::insert_created("products", &id, &prod, "product.created")?;
-            id
-        }
-        (Some(_), Some(_)) => {
-            return Err(errors::invalid(
-                &name("product"),
-                "You may only specify one of these parameters: product, product_data.",
-            ));
-        }
-        (None, None) => return Err(errors::missing(&name("product"))),
-    };
-    let unit_amount = p.int("unit_amount")?;
-    let custom = p.take("custom_unit_amount");
-    let Some(unit_amount) = unit_amount else {
-        if custom.is_some() {
-            return Err(errors::invalid(
-                &name("custom_unit_amount"),
-                "Custom unit amounts are not supported by this twin.",
-            ));
-        }
-        return Err(errors::missing(&name("unit_amount")));
-    };
-    if unit_amount < 0 {
-        return Err(errors::invalid(
-            &name("unit_amount"),
-            "This value must be greater than or equal to 0.",
-        ));
-    }
-    let recurring = match p.hash("recurring")? {
-        Some(_) if !recurring_allowed => return Err(errors::unknown(&name("recurring"))),
-        None => Value::Null,
-        Some(mut r) => {
-            let interval = r
-                .string("interval")?
-                .ok_or_else(|| errors::missing(&format!("{}[interval]", name("recurring"))))?;
-            if !matches!(interval.as_str(), "day" | "week" | "month" | "year") {
-                return Err(errors::invalid_enum(
-                    &format!("{}[interval]", name("recurring")),
-                    &interval,
-                    &["day", "month", "week", "year"],
-                ));
-            }
-            let count = r.int("interval_count")?.unwrap_or(1);
-            if count < 1 {
-                return Err(errors::invalid(
-                    &format!("{}[interval_count]", name("recurring")),
-                    "This value must be greater than or equal to 1.",
-                ));
-            }
-            let usage = r.string("usage_type")?.unwrap_or_else(|| "licensed".into());
-            let trial = r.int("trial_period_days")?;
-            r.finish_in(&name("recurring"))?;
-            json!({"interval": interval, "interval_count": count, "meter": null,
-                   "trial_period_days": trial, "usage_type": usage})
-        }
-    };
+    let product = product(p, prefix)?;
+    let unit_amount = unit_amount(p, prefix)?;
+    let recurring = recurring(p, prefix, recurring_allowed)?;
     let id = ids::new_with_len("price", 24);
     let mut price = json!({
         "id": id, "object": "price", "active": true, "billing_scheme": "per_unit",
@@ -143,6 +63,112 @@ fn build(p: &mut Params, prefix: &str, recurring_allowed: bool) -> Result<(Strin
         price["tax_behavior"] = json!(tb);
     }
     Ok((id, price))
+}
+
+/// How errors name parameter `k` inside `prefix` (`k` at the top level).
+fn field(prefix: &str, k: &str) -> String {
+    if prefix.is_empty() {
+        k.to_owned()
+    } else {
+        format!("{prefix}[{k}]")
+    }
+}
+
+/// The price's product: an existing `product`, or one made from
+/// `product_data` (exactly one of the two).
+fn product(p: &mut Params, prefix: &str) -> Result<String, Error> {
+    match (p.string("product")?, p.hash("product_data")?) {
+        (Some(id), None) => {
+            wire::load_ref("products", "product", &id, &field(prefix, "product"))?;
+            Ok(id)
+        }
+        (None, Some(data)) => inline_product(data, &field(prefix, "product_data")),
+        (Some(_), Some(_)) => Err(errors::invalid(
+            &field(prefix, "product"),
+            "You may only specify one of these parameters: product, product_data.",
+        )),
+        (None, None) => Err(errors::missing(&field(prefix, "product"))),
+    }
+}
+
+/// Creates (and announces) the product `product_data` describes, as Stripe
+/// does for inline product data; `name` is how errors refer to it.
+fn inline_product(mut data: Params, name: &str) -> Result<String, Error> {
+    let product_name = data
+        .string("name")?
+        .ok_or_else(|| errors::missing(&format!("{name}[name]")))?;
+    let meta = data.take("metadata");
+    data.finish_in(name)?;
+    let id = ids::new_with_len("prod", 14);
+    let mut prod = json!({
+        "id": id, "object": "product", "active": true, "attributes": [], "created": now(),
+        "default_price": null, "description": null, "images": [], "livemode": false,
+        "marketing_features": [], "metadata": {}, "name": product_name, "package_dimensions": null,
+        "shippable": null, "statement_descriptor": null, "tax_code": null,
+        "type": "service", "unit_label": null, "updated": now(), "url": null,
+    });
+    apply_metadata(&mut prod, meta)?;
+    wire::insert_created("products", &id, &prod, "product.created")?;
+    Ok(id)
+}
+
+/// `unit_amount`: required and not negative. The twin has no custom
+/// (customer-chosen) amounts, so `custom_unit_amount` is refused rather
+/// than ignored.
+fn unit_amount(p: &mut Params, prefix: &str) -> Result<i64, Error> {
+    let unit_amount = p.int("unit_amount")?;
+    let custom = p.take("custom_unit_amount");
+    let Some(unit_amount) = unit_amount else {
+        if custom.is_some() {
+            return Err(errors::invalid(
+                &field(prefix, "custom_unit_amount"),
+                "Custom unit amounts are not supported by this twin.",
+            ));
+        }
+        return Err(errors::missing(&field(prefix, "unit_amount")));
+    };
+    if unit_amount < 0 {
+        return Err(errors::invalid(
+            &field(prefix, "unit_amount"),
+            "This value must be greater than or equal to 0.",
+        ));
+    }
+    Ok(unit_amount)
+}
+
+/// `recurring` as the price shows it (null for a one-time price); unknown
+/// where the caller takes only one-time prices.
+fn recurring(p: &mut Params, prefix: &str, recurring_allowed: bool) -> Result<Value, Error> {
+    let name = field(prefix, "recurring");
+    let mut r = match p.hash("recurring")? {
+        Some(_) if !recurring_allowed => return Err(errors::unknown(&name)),
+        None => return Ok(Value::Null),
+        Some(r) => r,
+    };
+    let interval = r
+        .string("interval")?
+        .ok_or_else(|| errors::missing(&format!("{name}[interval]")))?;
+    if !matches!(interval.as_str(), "day" | "week" | "month" | "year") {
+        return Err(errors::invalid_enum(
+            &format!("{name}[interval]"),
+            &interval,
+            &["day", "month", "week", "year"],
+        ));
+    }
+    let count = r.int("interval_count")?.unwrap_or(1);
+    if count < 1 {
+        return Err(errors::invalid(
+            &format!("{name}[interval_count]"),
+            "This value must be greater than or equal to 1.",
+        ));
+    }
+    let usage = r.string("usage_type")?.unwrap_or_else(|| "licensed".into());
+    let trial = r.int("trial_period_days")?;
+    r.finish_in(&name)?;
+    Ok(
+        json!({"interval": interval, "interval_count": count, "meter": null,
+              "trial_period_days": trial, "usage_type": usage}),
+    )
 }
 
 /// A price made from inline `price_data` (invoice items, subscription

@@ -447,6 +447,38 @@ pub fn create(req: &Request) -> Result<Response, Error> {
         .into_iter()
         .filter(|u| !u.is_empty())
         .collect();
+    check_content(body, &media_urls)?;
+    check_parties(to, from, service)?;
+    let status_callback = status_callback(&f)?;
+    let send_at_ms = schedule(&f, service, now)?;
+    let account = account();
+    let message = Message {
+        sid: new_sid("SM"),
+        account_sid: account.clone(),
+        to: to.to_owned(),
+        from: from.map(str::to_owned),
+        messaging_service_sid: service.map(str::to_owned),
+        body: body.to_owned(),
+        media: media_items(&media_urls),
+        num_segments: segments(body),
+        status: initial_status(send_at_ms, from).to_owned(),
+        outcome: outcome_for(to),
+        error_code: None,
+        error_message: None,
+        created_ms: now,
+        updated_ms: now,
+        sent_ms: None,
+        send_at_ms,
+        status_callback: status_callback.map(str::to_owned),
+    };
+    coll().insert(&message.sid, &message)?;
+    store::set(&format!("{}{}", pending_prefix(&account), message.sid), b"")?;
+    Ok(Response::created(&message.to_json()))
+}
+
+/// What the message carries: a body or media (or both), the body within
+/// [`MAX_BODY_CHARS`], at most [`MAX_MEDIA`] media, each a valid URL.
+fn check_content(body: &str, media_urls: &[&str]) -> Result<(), Error> {
     if body.is_empty() && media_urls.is_empty() {
         return Err(error(400, 21602, "Message body is required."));
     }
@@ -467,6 +499,14 @@ pub fn create(req: &Request) -> Result<Response, Error> {
     if let Some(bad) = media_urls.iter().find(|u| !valid_url(u)) {
         return Err(error(400, 21620, format!("Invalid media URL(s): {bad}")));
     }
+    Ok(())
+}
+
+/// Who sends and receives: a well-formed Messaging Service sid, a valid
+/// sender, an E.164 recipient, the twin's magic test numbers, and sender
+/// and recipient not the same number. The order of the checks decides
+/// which error a request with several faults gets.
+fn check_parties(to: &str, from: Option<&str>, service: Option<&str>) -> Result<(), Error> {
     if let Some(mg) = service
         && !is_sid(mg, "MG")
     {
@@ -497,8 +537,13 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             format!("'To' and 'From' number cannot be the same: {to}"),
         ));
     }
-    let status_callback = f.non_empty("StatusCallback");
-    if let Some(url) = status_callback
+    Ok(())
+}
+
+/// `StatusCallback`, when given, must be a valid URL.
+fn status_callback(f: &Fields) -> Result<Option<&str>, Error> {
+    let url = f.non_empty("StatusCallback");
+    if let Some(url) = url
         && !valid_url(url)
     {
         return Err(error(
@@ -507,44 +552,32 @@ pub fn create(req: &Request) -> Result<Response, Error> {
             format!("The StatusCallback URL {url} is not a valid URL."),
         ));
     }
-    let send_at_ms = schedule(&f, service, now)?;
-    let account = account();
-    let message = Message {
-        sid: new_sid("SM"),
-        account_sid: account.clone(),
-        to: to.to_owned(),
-        from: from.map(str::to_owned),
-        messaging_service_sid: service.map(str::to_owned),
-        body: body.to_owned(),
-        media: media_urls
-            .iter()
-            .map(|u| Media {
-                sid: new_sid("ME"),
-                url: (*u).to_owned(),
-                content_type: content_type(u).to_owned(),
-            })
-            .collect(),
-        num_segments: segments(body),
-        status: if send_at_ms.is_some() {
-            "scheduled"
-        } else if from.is_none() {
-            "accepted"
-        } else {
-            "queued"
-        }
-        .to_owned(),
-        outcome: outcome_for(to),
-        error_code: None,
-        error_message: None,
-        created_ms: now,
-        updated_ms: now,
-        sent_ms: None,
-        send_at_ms,
-        status_callback: status_callback.map(str::to_owned),
-    };
-    coll().insert(&message.sid, &message)?;
-    store::set(&format!("{}{}", pending_prefix(&account), message.sid), b"")?;
-    Ok(Response::created(&message.to_json()))
+    Ok(url)
+}
+
+/// One media item per `MediaUrl`, in order, each with its own sid.
+fn media_items(media_urls: &[&str]) -> Vec<Media> {
+    media_urls
+        .iter()
+        .map(|u| Media {
+            sid: new_sid("ME"),
+            url: (*u).to_owned(),
+            content_type: content_type(u).to_owned(),
+        })
+        .collect()
+}
+
+/// The status a new message starts in: `scheduled` for a later `SendAt`,
+/// `accepted` while a Messaging Service alone picks the sender, else
+/// `queued`.
+fn initial_status(send_at_ms: Option<u64>, from: Option<&str>) -> &'static str {
+    if send_at_ms.is_some() {
+        "scheduled"
+    } else if from.is_none() {
+        "accepted"
+    } else {
+        "queued"
+    }
 }
 
 /// Applies the status changes of the current account's messages that fell
