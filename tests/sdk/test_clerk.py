@@ -9,8 +9,6 @@ SDK's own `verify_token` (which fetches the twin's JWKS) and
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 
 import httpx
@@ -23,6 +21,8 @@ from clerk_backend_api.security.types import (AuthenticateRequestOptions,
                                               TokenVerificationErrorReason,
                                               VerifyTokenOptions)
 from cryptography.hazmat.primitives import serialization
+
+import raw_http
 
 
 # The SDK warns about its own deprecated `paginated` query parameter.
@@ -55,17 +55,8 @@ def error_of(exc_info):
 
 
 def raw(wt, method, path, key=None, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(wt.base_url("clerk") + path, data=data, method=method)
-    if key is not None:
-        req.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    reply = raw_http.call(wt.base_url("clerk") + path, method, bearer=key, json_body=body)
+    return reply.status, reply.json
 
 
 # --- 1. auth and error shapes ---------------------------------------------------

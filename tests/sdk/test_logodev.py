@@ -17,6 +17,8 @@ import zlib
 
 import pytest
 
+import raw_http
+
 PK = "pk_sdk_tests_publishable"
 SK = "sk_sdk_tests_secret"
 
@@ -27,14 +29,8 @@ def base(wt) -> str:
 
 
 def fetch(base, path, headers=None, method="GET"):
-    req = urllib.request.Request(base + path, method=method)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, resp.headers, resp.read()
-    except urllib.error.HTTPError as err:
-        return err.code, err.headers, err.read()
+    reply = raw_http.call(base + path, method, headers=headers)
+    return reply.status, reply.headers, reply.data
 
 
 def logo(base, target, **params):

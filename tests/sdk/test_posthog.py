@@ -21,6 +21,8 @@ import pytest
 from posthog import Posthog
 from posthog.request import APIError
 
+import raw_http
+
 PHX = "phx_sdk_tests_personal_key"
 
 
@@ -47,21 +49,10 @@ def client(base, project):
 
 def http(base, method, path, body=None, key=PHX, headers=None, raw_body=None):
     """A plain HTTP call; returns (status, parsed JSON or None, headers)."""
-    data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode())
-    req = urllib.request.Request(base + path, data=data, method=method)
-    if key is not None:
-        req.add_header("Authorization", f"Bearer {key}")
-    if data is not None and raw_body is None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            text = resp.read()
-            return resp.status, (json.loads(text) if text else None), resp.headers
-    except urllib.error.HTTPError as err:
-        text = err.read()
-        return err.code, (json.loads(text) if text else None), err.headers
+    reply = raw_http.call(
+        base + path, method, bearer=key, json_body=body, data=raw_body, headers=headers
+    )
+    return reply.status, reply.json, reply.headers
 
 
 def events(base, project, **query):

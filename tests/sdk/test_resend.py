@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import urllib.error
-import urllib.request
 import uuid
 
 import pytest
@@ -18,6 +16,8 @@ import resend
 from resend.exceptions import (InvalidApiKeyError, MissingApiKeyError,
                                MissingRequiredFieldsError, ResendError,
                                ValidationError)
+
+import raw_http
 
 FROM = "Acme <onboarding@acme.dev>"
 
@@ -36,19 +36,9 @@ def key(wt):
 
 def raw(wt, method, path, key, body=None, headers=None):
     """A plain HTTP request, for what the SDK cannot express or hides."""
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(wt.base_url("resend") + path, data=data, method=method)
-    if key is not None:
-        req.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        req.add_header("Content-Type", "application/json")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    url = wt.base_url("resend") + path
+    reply = raw_http.call(url, method, bearer=key, json_body=body, headers=headers)
+    return reply.status, reply.json
 
 
 def mail(to, **extra):

@@ -5,14 +5,14 @@ Every test uses a fresh secret key, which is a fresh, isolated account.
 
 from __future__ import annotations
 
-import base64
-import json
 import urllib.error
 import urllib.request
 import uuid
 
 import pytest
 import stripe
+
+import raw_http
 
 
 def new_key() -> str:
@@ -26,22 +26,10 @@ def client(wt):
 
 def raw(wt, method, path, key, body=None, headers=None, basic=False):
     """A plain HTTP request, for what the SDK cannot express or hides."""
-    data = None if body is None else body.encode()
-    req = urllib.request.Request(wt.base_url("stripe") + path, data=data, method=method)
-    if key is not None:
-        if basic:
-            req.add_header("Authorization", "Basic " + base64.b64encode(f"{key}:".encode()).decode())
-        else:
-            req.add_header("Authorization", f"Bearer {key}")
-    if data is not None:
-        req.add_header("Content-Type", "application/x-www-form-urlencoded")
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, dict(resp.headers), json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), json.loads(err.read())
+    credentials = {"basic": (key, "")} if basic and key is not None else {"bearer": key}
+    url = wt.base_url("stripe") + path
+    reply = raw_http.call(url, method, form=body, headers=headers, **credentials)
+    return reply.status, dict(reply.headers), reply.json
 
 
 # --- 1. wire ---------------------------------------------------------------

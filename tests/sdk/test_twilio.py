@@ -8,9 +8,7 @@ isolated account.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import json
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +19,8 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
+
+import raw_http
 
 VALID_FROM = "+15005550006"
 
@@ -65,18 +65,9 @@ def client(wt, account):
 
 def raw(wt, method, path, user=None, password=None, form=None):
     """A plain HTTP request, for what the SDK cannot express."""
-    data = None if form is None else urllib.parse.urlencode(form).encode()
-    req = urllib.request.Request(wt.base_url("twilio") + path, data=data, method=method)
-    if user is not None:
-        creds = base64.b64encode(f"{user}:{password}".encode()).decode()
-        req.add_header("Authorization", f"Basic {creds}")
-    if data is not None:
-        req.add_header("Content-Type", "application/x-www-form-urlencoded")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read() or b"null")
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read())
+    basic = None if user is None else (user, password)
+    reply = raw_http.call(wt.base_url("twilio") + path, method, basic=basic, form=form)
+    return reply.status, reply.json
 
 
 def advance(wt, by: str) -> None:

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use wt_host::license::{self, IssueRequest, Tier};
-use wt_tests::{HostProcess, fixture_path, json, run_to_exit, twin_path};
+use wt_tests::{HostProcess, fixture_path, json, run_to_exit, send, twin_path};
 
 struct Keys {
     dir: tempfile::TempDir,
@@ -70,9 +70,7 @@ fn start(license_file: &Path, trust: &[&Path]) -> HostProcess {
 }
 
 async fn get(url: String) -> (u16, Value) {
-    let response = reqwest::get(url).await.unwrap();
-    let status = response.status().as_u16();
-    (status, json(&response.text().await.unwrap()))
+    send(reqwest::Client::new().get(url)).await
 }
 
 async fn claims(host: &HostProcess) -> (u16, Value) {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use wt_tests::{HostProcess, fixture_path, json};
+use wt_tests::{HostProcess, fixture_path, send};
 
 /// A webhook receiver on loopback: answers each request with the next
 /// status from `script` (then 200), or always with one raw reply, and keeps
@@ -92,9 +92,7 @@ fn start() -> HostProcess {
 }
 
 async fn post(client: &reqwest::Client, url: String, body: &str) -> (u16, Value) {
-    let response = client.post(url).body(body.to_owned()).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, json(&response.text().await.unwrap()))
+    send(client.post(url).body(body.to_owned())).await
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use wt_tests::{HostProcess, fixture_path, json, twin_path};
+use wt_tests::{HostProcess, fixture_path, json, send, twin_path};
 
 fn start(extra: &[&str]) -> HostProcess {
     HostProcess::start(
@@ -17,9 +17,7 @@ fn start(extra: &[&str]) -> HostProcess {
 }
 
 async fn get(client: &reqwest::Client, url: String) -> (u16, serde_json::Value) {
-    let response = client.get(url).send().await.unwrap();
-    let status = response.status().as_u16();
-    (status, json(&response.text().await.unwrap()))
+    send(client.get(url)).await
 }
 
 #[tokio::test]
