@@ -48,6 +48,14 @@ pub struct Project {
     pub license: Option<PathBuf>,
     /// The lockfile (default `wt.lock` beside this file).
     pub lockfile: Option<PathBuf>,
+    /// Destinations twins may send webhooks to beyond loopback
+    /// (`HOST[:PORT]`, `*.domain`, or `self`), added to `--allow-outbound`.
+    #[serde(default)]
+    pub allow_outbound: Vec<String>,
+    /// Extra `Host` names the listeners answer to (a proxy's, a container's
+    /// service name), added to `--allow-host`.
+    #[serde(default)]
+    pub allow_host: Vec<String>,
     /// Twins by the name they are served under.
     #[serde(default)]
     pub twins: BTreeMap<String, ProjectTwin>,
@@ -244,6 +252,18 @@ source = "twins/hello.wasm"
             err.contains("twin \"Bad\": not a usable twin name"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_project() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("```toml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .expect("README has a ```toml block");
+        let project = load(example).unwrap_or_else(|e| panic!("README's wt.toml: {e}"));
+        assert!(!project.twins.is_empty() && !project.allow_outbound.is_empty());
     }
 
     #[test]

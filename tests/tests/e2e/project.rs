@@ -33,6 +33,7 @@ async fn run_with_no_arguments_starts_the_project() {
         r#"
 listen = "127.0.0.1:0"
 state_dir = "state"
+allow_host = ["twins.internal"]
 
 [twins.greeter]
 source = "hello.wasm"
@@ -64,6 +65,16 @@ config = {{ greeting = "howdy" }}
         .await
         .unwrap();
     assert_eq!(json(&body)["twin"], "hello");
+    // `allow_host` from the file: a proxy's name is served, others are not.
+    for (name, status) in [("twins.internal:4100", 200), ("evil.example", 421)] {
+        let response = client
+            .get(format!("{}/greeter/", host.url))
+            .header("host", name)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), status, "Host: {name}");
+    }
     let config = client
         .get(format!("{}/_wt/twins/pro/config", host.url))
         .send()

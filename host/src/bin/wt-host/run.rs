@@ -25,6 +25,9 @@ struct Plan {
     state_dir: Option<PathBuf>,
     license: Option<PathBuf>,
     trust_keys: Vec<PathBuf>,
+    /// The project's outbound destinations and host names, then the flags'.
+    allow_outbound: Vec<String>,
+    allow_host: Vec<String>,
 }
 
 impl Plan {
@@ -58,6 +61,8 @@ impl Plan {
             state_dir: args.state_dir.clone().or(project.state_dir.clone()),
             license: args.license.clone().or(project.license.clone()),
             trust_keys: project.trust_keys.clone(),
+            allow_outbound: project.allow_outbound.clone(),
+            allow_host: project.allow_host.clone(),
             project,
         };
         if args.twins.is_empty() {
@@ -79,6 +84,9 @@ impl Plan {
             .collect();
         plan.ports.extend(args.ports.iter().cloned());
         plan.trust_keys.extend(args.trust_keys.iter().cloned());
+        plan.allow_outbound
+            .extend(args.allow_outbound.iter().cloned());
+        plan.allow_host.extend(args.allow_host.iter().cloned());
         if args.store.lockfile.is_none() {
             args.store.lockfile = plan.project.lockfile.clone();
         }
@@ -112,7 +120,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     let host = args.engine.host(
         limits,
         plan.state_dir.clone(),
-        args.allow_outbound.clone(),
+        plan.allow_outbound.clone(),
         licensing,
     )?;
     let loaded = load_twins(&host, &args).await?;
@@ -132,7 +140,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         },
         drain_timeout: args.drain_timeout,
         admin_token: args.admin_token.clone(),
-        allowed_hosts: args.allow_host.clone(),
+        allowed_hosts: plan.allow_host.clone(),
     };
     let running = host
         .serve(config)
