@@ -2,6 +2,11 @@
 //! SDKs talk to unchanged. Every `sk_test_…`/`sk_live_…` key is its own
 //! isolated account (a Clerk instance), with its own users, sessions,
 //! organizations, invitations and token signing key.
+//!
+//! Objects are kept as the vendor's JSON (`serde_json::Value`), as the API
+//! returns them: its objects have dozens of fields, most echoed back as
+//! given, and a handler edits the few it owns in place
+//! (docs/architecture.md, "Twins").
 
 // Object literals are big `json!` trees.
 #![recursion_limit = "256"]

@@ -2,6 +2,10 @@
 //! and (a slice of its) management API that the official SDKs talk to
 //! unchanged. Every well-formed `phc_…` project key is its own project;
 //! every well-formed `phx_…` personal key may manage every project.
+//!
+//! Objects are typed structs, rendered to the vendor's shape when answered:
+//! its records have few fields, with behaviour (statuses, schedules, rules)
+//! that reads best as code on types (docs/architecture.md, "Twins").
 
 use std::sync::LazyLock;
 

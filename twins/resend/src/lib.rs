@@ -1,6 +1,11 @@
 //! The Resend twin: a stateful fake of the Resend API that the official SDKs
 //! talk to unchanged. Every `re_…` key is its own account; keys created
 //! through `POST /api-keys` belong to the account that created them.
+//!
+//! Objects are kept as the vendor's JSON (`serde_json::Value`), as the API
+//! returns them: its objects have dozens of fields, most echoed back as
+//! given, and a handler edits the few it owns in place
+//! (docs/architecture.md, "Twins").
 
 use std::sync::LazyLock;
 

@@ -1,5 +1,10 @@
 //! The Stripe twin: a stateful fake of the Stripe API that the official
 //! SDKs talk to unchanged. Every secret key is its own account.
+//!
+//! Objects are kept as the vendor's JSON (`serde_json::Value`), as the API
+//! returns them: its objects have dozens of fields, most echoed back as
+//! given, and a handler edits the few it owns in place
+//! (docs/architecture.md, "Twins").
 
 // Object literals are big `json!` trees.
 #![recursion_limit = "256"]

@@ -5,6 +5,10 @@
 //! Both APIs live on different hosts at Twilio (`api.twilio.com`,
 //! `verify.twilio.com`); here they share one base URL, told apart by their
 //! path prefixes (`/2010-04-01/…`, `/v2/…`).
+//!
+//! Objects are typed structs, rendered to the vendor's shape when answered:
+//! its records have few fields, with behaviour (statuses, schedules, rules)
+//! that reads best as code on types (docs/architecture.md, "Twins").
 
 use std::sync::LazyLock;
 
