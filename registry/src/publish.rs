@@ -37,6 +37,21 @@ pub struct Published {
     pub index: PathBuf,
 }
 
+/// A new registry starts in a new or empty folder: a folder with files
+/// but no `index.json` is something else (`./registry` from this repo's
+/// root is the registry crate's source), and publishing would scatter
+/// artifacts through it.
+fn refuse_foreign_folder(dir: &Path) -> Result<(), Error> {
+    let mut entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    if entries.next().is_some() {
+        return Err(Error::Publish(format!(
+            "{}: has files but no index.json, so it is not a registry; publish into a new or empty folder, or into an existing registry",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Publishes into the folder registry `dir` (created if needed). Artifact
 /// URLs are relative to the index unless `base_url` is given.
 pub fn publish(
@@ -64,7 +79,10 @@ pub fn publish(
             origin: index_path.display().to_string(),
             message: e.to_string(),
         })?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index::empty(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            refuse_foreign_folder(dir)?;
+            Index::empty()
+        }
         Err(e) => return Err(Error::io(&index_path, e)),
     };
     let sha256 = hex::encode(Sha256::digest(&p.wasm));
@@ -209,5 +227,18 @@ mod tests {
         assert!(matches!(err, Error::Republish { .. }), "{err}");
         let err = publish(dir.path(), &publication("one", b"x"), None).unwrap_err();
         assert!(err.to_string().contains("not semver"), "{err}");
+    }
+
+    #[test]
+    fn a_folder_with_files_but_no_index_is_not_a_registry() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Cargo.toml"), "[package]").unwrap();
+        let err = publish(dir.path(), &publication("0.1.0", b"one"), None).unwrap_err();
+        assert!(err.to_string().contains("no index.json"), "{err}");
+        assert!(!dir.path().join("hello").exists());
+        // A new folder, or an empty one, becomes a registry.
+        let fresh = dir.path().join("new");
+        publish(&fresh, &publication("0.1.0", b"one"), None).unwrap();
+        assert!(fresh.join("index.json").exists());
     }
 }

@@ -120,6 +120,19 @@ fn publish_install_and_run_offline_over_loopback_http() {
         2,
         "hello@0.1.0 is already published with other bytes",
     );
+    // A folder with files but no index is not a registry (`./registry`
+    // from the repo root is the registry crate's source).
+    let foreign = env.dir.path().join("crate");
+    std::fs::create_dir_all(foreign.join("src")).unwrap();
+    std::fs::write(foreign.join("Cargo.toml"), "[package]\n").unwrap();
+    let hello = twin_path("hello").display().to_string();
+    let foreign_arg = foreign.display().to_string();
+    failed(
+        &env.wt(&["publish", &hello, "--registry", &foreign_arg]),
+        2,
+        "has files but no index.json",
+    );
+    assert!(!foreign.join("hello").exists());
     let index = env.index();
     let hello = &index["twins"]["hello"]["versions"]["0.1.0"];
     assert_eq!(hello["component"]["url"], "hello/0.1.0/hello.wasm");
