@@ -19,7 +19,9 @@ const LAYERS: &[(&str, u8)] = &[
     ("capability", 2),
     ("twin", 3),
     ("pipeline", 4),
+    ("tenancy", 4),
     ("lib", 5),
+    ("hosting", 5),
     ("serving", 6),
 ];
 

@@ -37,6 +37,7 @@
 // test. Every module is also named here at the root, so code says
 // `crate::state`, not `crate::parts::state`.
 mod capability;
+mod hosting;
 #[cfg(test)]
 mod layers;
 mod options;
@@ -44,6 +45,7 @@ mod parts;
 mod pipeline;
 mod runtime;
 mod serving;
+mod tenancy;
 mod twin;
 
 use options::{limits, names};
@@ -56,7 +58,7 @@ use serving::{caller, control, server};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use wasmtime::component::Linker;
@@ -66,10 +68,12 @@ pub use clock::TwinClock;
 pub use engine::Allocator;
 pub use limits::Limits;
 pub use server::{OwnPorts, RunningHost, ServeConfig, ServeError};
+pub use tenancy::{TenantError, TenantRequest, TenantSummary};
 pub use twin::{LoadError, TwinInfo, WORLD};
 
 use cache::ArtifactCache;
 use capability::InstanceState;
+use tenancy::{Tenants, World};
 use twin::Runtime;
 use twin::{LoadRequest, Twin};
 
@@ -88,6 +92,10 @@ pub enum Error {
     Config(#[from] settings::ConfigError),
     #[error("twin '{0}' was loaded from bytes, not a file: there is nothing to reload")]
     NotReloadable(String),
+    #[error("no tenant '{0}'")]
+    NoSuchTenant(String),
+    #[error(transparent)]
+    Tenant(#[from] TenantError),
 }
 
 /// Builds a [`Host`].
@@ -164,8 +172,8 @@ impl HostBuilder {
                 body_budget: Arc::new(limits::BodyBudget::new(self.limits.max_buffered_body_bytes)),
                 limits: self.limits,
                 licensing: self.licensing.unwrap_or_default(),
-                clock: TwinClock::default(),
-                twins: RwLock::new(BTreeMap::new()),
+                default: Arc::new(World::default_world(TwinClock::default())),
+                tenants: Tenants::default(),
             }),
         })
     }
@@ -209,8 +217,9 @@ struct HostInner {
     policy: Arc<outbound::Policy>,
     limits: Limits,
     licensing: Arc<license::Licensing>,
-    clock: TwinClock,
-    twins: RwLock<BTreeMap<String, Arc<Twin>>>,
+    /// The twins `run` loads, on the operator's clock.
+    default: Arc<World>,
+    tenants: Tenants,
     body_budget: Arc<limits::BodyBudget>,
 }
 
@@ -266,231 +275,16 @@ impl Host {
         ArtifactCache::default_dir()
     }
 
-    /// Loads a twin from a `.wasm` file under the name its `describe` gives.
-    pub async fn add_twin_file(&self, path: impl AsRef<Path>) -> Result<TwinInfo, Error> {
-        self.add_file(None, path.as_ref()).await
-    }
-
-    /// Loads a twin from a file under another name (a second copy, say).
-    pub async fn add_twin_file_as(
-        &self,
-        name: &str,
-        path: impl AsRef<Path>,
-    ) -> Result<TwinInfo, Error> {
-        self.add_file(Some(name.to_owned()), path.as_ref()).await
-    }
-
-    /// Loads a twin from component bytes under the name its `describe` gives.
-    pub async fn add_twin_bytes(&self, wasm: &[u8]) -> Result<TwinInfo, Error> {
-        self.add(None, "<bytes>".into(), wasm).await
-    }
-
-    /// Loads a twin from component bytes under `name`.
-    pub async fn add_twin_bytes_as(&self, name: &str, wasm: &[u8]) -> Result<TwinInfo, Error> {
-        self.add(Some(name.to_owned()), format!("<bytes for {name}>"), wasm)
-            .await
-    }
-
-    /// Loads a twin from a file with explicit options: what an installer
-    /// uses to serve a registry twin under its registry identity and tier.
-    pub async fn add_twin_file_with(
-        &self,
-        path: impl AsRef<Path>,
-        options: AddOptions,
-    ) -> Result<TwinInfo, Error> {
-        let path = path.as_ref();
-        let wasm = twin::read_file(path)?;
-        self.add_with(options, path.display().to_string(), Some(path), &wasm)
-            .await
-    }
-
-    async fn add_file(&self, name: Option<String>, path: &Path) -> Result<TwinInfo, Error> {
-        let options = AddOptions {
-            name,
-            ..AddOptions::default()
-        };
-        self.add_twin_file_with(path, options).await
-    }
-
-    async fn add(
-        &self,
-        name: Option<String>,
-        source_name: String,
-        wasm: &[u8],
-    ) -> Result<TwinInfo, Error> {
-        let options = AddOptions {
-            name,
-            ..AddOptions::default()
-        };
-        self.add_with(options, source_name, None, wasm).await
-    }
-
-    async fn add_with(
-        &self,
-        options: AddOptions,
-        source_name: String,
-        path: Option<&Path>,
-        wasm: &[u8],
-    ) -> Result<TwinInfo, Error> {
-        if let Some(name) = &options.name {
-            self.check_name_free(&source_name, name)?;
-        }
-        let inner = &self.inner;
-        let prepared = Twin::prepare(
-            inner.load_request(
-                TwinClock::layered(inner.clock.clone()),
-                options,
-                source_name.clone(),
-                path.map(Path::to_path_buf),
-            ),
-            wasm,
-        )
-        .await?;
-        let info = prepared.info().clone();
-        // Checked before opening durable state: a second twin of the same
-        // name must not touch the first one's file.
-        self.check_name_free(&source_name, &info.name)?;
-        let state = match &inner.state_dir {
-            None => state::TwinState::default(),
-            Some(dir) => {
-                let path = dir.join(&info.name).join("state.redb");
-                state::TwinState::durable(&path).map_err(|err| LoadError::State {
-                    source_name: source_name.clone(),
-                    path: path.display().to_string(),
-                    reason: err.to_string(),
-                })?
-            }
-        };
-        let twin = prepared.into_twin(state);
-        let mut twins = self.inner.twins.write().unwrap_or_else(|p| p.into_inner());
-        if twins.contains_key(&info.name) {
-            return Err(LoadError::Duplicate {
-                source_name,
-                name: info.name,
-            }
-            .into());
-        }
-        twins.insert(info.name.clone(), Arc::new(twin));
-        Ok(info)
-    }
-
-    /// Swaps a twin's code for what its file holds now, keeping its state,
-    /// journal, faults, deliveries, clock and settings. Requests in flight
-    /// finish on the old code; the next one runs the new. If the new file
-    /// does not load, the old twin keeps serving and the error says why.
-    pub async fn reload(&self, name: &str) -> Result<TwinInfo, Error> {
-        let old = self
-            .twin(name)
-            .ok_or_else(|| Error::NoSuchTwin(name.to_owned()))?;
-        let path = old
-            .path()
-            .ok_or_else(|| Error::NotReloadable(name.to_owned()))?
-            .to_path_buf();
-        let wasm = twin::read_file(&path)?;
-        let options = AddOptions {
-            name: Some(name.to_owned()),
-            identity: Some(old.info().identity.clone()),
-            requires_license: old.forced_license(),
-        };
-        let twin = Twin::prepare(
-            self.inner.load_request(
-                old.clock().clone(),
-                options,
-                path.display().to_string(),
-                Some(path.clone()),
-            ),
-            &wasm,
-        )
-        .await?
-        .into_successor(&old);
-        let info = twin.info().clone();
-        self.inner
-            .twins
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned(), Arc::new(twin));
-        tracing::info!(twin = name, version = %info.version, sha256 = %info.sha256, "reloaded");
-        Ok(info)
-    }
-
-    /// Watches every file-loaded twin and reloads it when its file changes
-    /// (checked every `every`; a change must hold still for one check, so a
-    /// file being written is not loaded half-way). Stops when dropped.
-    pub fn watch_files(&self, every: std::time::Duration) -> BackgroundTask {
-        let host = self.clone();
-        BackgroundTask(tokio::spawn(async move {
-            let stamp = |path: &Path| {
-                std::fs::metadata(path)
-                    .ok()
-                    .map(|m| (m.modified().ok(), m.len()))
-            };
-            let mut seen: BTreeMap<String, Option<(Option<std::time::SystemTime>, u64)>> = host
-                .all_twins()
-                .iter()
-                .filter_map(|t| t.path().map(|p| (t.name().to_owned(), stamp(p))))
-                .collect();
-            let mut pending: BTreeMap<String, Option<(Option<std::time::SystemTime>, u64)>> =
-                BTreeMap::new();
-            loop {
-                tokio::time::sleep(every).await;
-                for twin in host.all_twins() {
-                    let Some(path) = twin.path() else { continue };
-                    let now = stamp(path);
-                    let name = twin.name().to_owned();
-                    if seen.get(&name) == Some(&now) {
-                        pending.remove(&name);
-                        continue;
-                    }
-                    // Changed: reload once it has held still for a check.
-                    if pending.get(&name) != Some(&now) {
-                        pending.insert(name, now);
-                        continue;
-                    }
-                    pending.remove(&name);
-                    seen.insert(name.clone(), now);
-                    if let Err(err) = host.reload(&name).await {
-                        tracing::error!(twin = %name, "reload failed; still serving the previous code: {err}");
-                    }
-                }
-            }
-        }))
-    }
-
-    fn check_name_free(&self, source_name: &str, name: &str) -> Result<(), Error> {
-        if !twin::is_valid_name(name) {
-            return Err(LoadError::BadName {
-                source_name: source_name.to_owned(),
-                name: name.to_owned(),
-            }
-            .into());
-        }
-        if self.twin(name).is_some() {
-            return Err(LoadError::Duplicate {
-                source_name: source_name.to_owned(),
-                name: name.to_owned(),
-            }
-            .into());
-        }
-        Ok(())
-    }
-
     pub(crate) fn twin(&self, name: &str) -> Option<Arc<Twin>> {
-        self.inner
-            .twins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(name)
-            .cloned()
+        self.inner.default.twin(name)
     }
 
     pub(crate) fn all_twins(&self) -> Vec<Arc<Twin>> {
-        self.inner
-            .twins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect()
+        self.inner.default.twins()
+    }
+
+    pub(crate) fn default_world(&self) -> Arc<World> {
+        self.inner.default.clone()
     }
 
     /// Sets a twin's settings (keys it declares in `describe`) to the values
@@ -565,13 +359,7 @@ impl Host {
 
     /// Names of the loaded twins, sorted.
     pub fn twin_names(&self) -> Vec<String> {
-        self.inner
-            .twins
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .cloned()
-            .collect()
+        self.inner.default.twin_names()
     }
 
     /// What each loaded twin says about itself, sorted by name.
@@ -590,20 +378,7 @@ impl Host {
         let twin = self
             .twin(twin)
             .ok_or_else(|| Error::NoSuchTwin(twin.to_owned()))?;
-        let (parts, body) = request.into_parts();
-        let path = parts.uri.path().to_owned();
-        Ok(
-            match pipeline::call_twin(&twin, &parts, &path, body).await {
-                pipeline::Answer::Response(response) => response,
-                // No connection to drop in-process: say what would have happened.
-                pipeline::Answer::Drop => exchange::error_response(
-                    http::StatusCode::BAD_GATEWAY,
-                    "fault_connection_dropped",
-                    "an injected fault dropped the connection",
-                    Some(twin.name()),
-                ),
-            },
-        )
+        Ok(pipeline::call_in_process(&twin, request).await)
     }
 
     /// Drops one twin's state.
@@ -615,17 +390,15 @@ impl Host {
         Ok(())
     }
 
-    /// Drops every twin's state.
+    /// Drops every twin's state (in the default world).
     pub async fn reset_all(&self) -> Result<(), Error> {
-        for twin in self.all_twins() {
-            twin.reset().await?;
-        }
+        self.inner.default.reset().await?;
         Ok(())
     }
 
-    /// Twin time, shared by every twin in this host.
+    /// Twin time of the default world, shared by its twins.
     pub fn clock(&self) -> &TwinClock {
-        &self.inner.clock
+        self.inner.default.clock()
     }
 
     /// Which instance allocator the engine is using.

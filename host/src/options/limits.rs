@@ -40,6 +40,12 @@ pub struct Limits {
     pub warm_instances: u32,
     /// Native stack the wasm may use, so runaway recursion traps cleanly.
     pub max_wasm_stack: usize,
+    /// Tenants alive at once (`POST /_wt/tenants` beyond it answers 429).
+    pub max_tenants: usize,
+    /// Bytes of state each twin of a tenant may hold (the default world's
+    /// twins have [`Limits::max_state_bytes`]): a tenant is a test's world,
+    /// and a thousand of them share the host's memory.
+    pub max_tenant_state_bytes: u64,
 }
 
 impl Default for Limits {
@@ -58,6 +64,8 @@ impl Default for Limits {
             max_instances: 1000,
             warm_instances: 128,
             max_wasm_stack: 1 << 20,
+            max_tenants: 1000,
+            max_tenant_state_bytes: 64 << 20,
         }
     }
 }

@@ -64,6 +64,17 @@ impl Metrics {
     }
 }
 
+/// The tenant series: how many live, and how many were ever made and
+/// expired. Counts only, never a label per tenant id, so the series stay
+/// three however many tenants come and go.
+pub fn render_tenants(live: usize, created: u64, expired: u64) -> String {
+    format!(
+        "# HELP wt_tenants Tenants alive now.\n# TYPE wt_tenants gauge\nwt_tenants {live}\n\
+         # HELP wt_tenants_created_total Tenants made.\n# TYPE wt_tenants_created_total counter\nwt_tenants_created_total {created}\n\
+         # HELP wt_tenants_expired_total Tenants removed because their time to live passed.\n# TYPE wt_tenants_expired_total counter\nwt_tenants_expired_total {expired}\n"
+    )
+}
+
 /// Renders every twin's metrics.
 pub fn render<'a>(twins: impl Iterator<Item = (&'a str, &'a Metrics)>) -> String {
     let twins: Vec<_> = twins.collect();

@@ -139,6 +139,23 @@ impl Settings {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(current);
     }
 
+    /// The same declarations and starting values, current values back at
+    /// the start: a tenant's copy of the twin, which begins where the
+    /// operator configured it, not where another world changed it to.
+    pub fn fork(&self) -> Settings {
+        let initial = self
+            .initial
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Settings {
+            twin: self.twin.clone(),
+            declared: self.declared.clone(),
+            current: RwLock::new(initial.clone()),
+            initial: RwLock::new(initial),
+        }
+    }
+
     /// The values a request sees.
     pub fn snapshot(&self) -> Snapshot {
         self.current

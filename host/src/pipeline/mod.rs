@@ -163,3 +163,23 @@ fn record(
         duration_micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
     });
 }
+
+/// One request through `twin` with no socket: what `Host::handle` and
+/// `Host::handle_in` answer.
+pub(crate) async fn call_in_process(
+    twin: &Twin,
+    request: http::Request<Bytes>,
+) -> http::Response<Bytes> {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    match call_twin(twin, &parts, &path, body).await {
+        Answer::Response(response) => response,
+        // No connection to drop in-process: say what would have happened.
+        Answer::Drop => exchange::error_response(
+            http::StatusCode::BAD_GATEWAY,
+            "fault_connection_dropped",
+            "an injected fault dropped the connection",
+            Some(twin.name()),
+        ),
+    }
+}

@@ -4,16 +4,23 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use bytes::Bytes;
 use http::{Method, StatusCode};
-use serde::Deserialize;
 use serde_json::json;
 use tokio::task::JoinSet;
 
 use crate::Host;
 use crate::exchange::{error_response, json_response};
 use crate::journal::Filter;
+use crate::tenancy::World;
+use crate::twin::Twin;
+
+mod clock;
+mod state;
+mod tenants;
+
+use clock::clock;
+use state::{export_state, import_state};
 
 /// Addresses the server ended up on.
 #[derive(Debug, Clone)]
@@ -52,10 +59,9 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Answers one control-plane request; `body` is already read (and bounded).
 ///
-/// This is the control plane's route table, one arm per route in the order
-/// `docs/architecture.md` lists them, ending with the 405s for known paths:
-/// longer than a function should be, but read top to bottom like a router's
-/// table, and each arm is a line or a call.
+/// Host-wide paths (metrics, tenants) are answered here; the rest concern
+/// one world, the default one or `/_wt/tenants/{id}/…`, and go to
+/// [`world_control`].
 pub(crate) async fn control(
     ctx: &Plane,
     parts: &http::request::Parts,
@@ -64,68 +70,114 @@ pub(crate) async fn control(
     let path = parts.uri.path().trim_end_matches('/');
     let segments: Vec<&str> = path.split('/').skip(2).collect();
     let query = parts.uri.query().unwrap_or_default();
+    let request = WorldRequest {
+        method: &parts.method,
+        full_path: parts.uri.path(),
+        query,
+        body,
+    };
     match (&parts.method, segments.as_slice()) {
-        (&Method::GET, ["health"]) => health(ctx, None).await,
-        (&Method::GET, ["twins", name, "health"]) => match ctx.host.twin(name) {
-            Some(_) => health(ctx, Some(name)).await,
-            None => unknown_twin(ctx, name),
+        (&Method::GET, ["metrics"]) => metrics(ctx),
+        (&Method::POST, ["tenants"]) => tenants::create(ctx, body),
+        (&Method::GET, ["tenants"]) => tenants::list(ctx),
+        (&Method::GET, ["tenants", id]) => tenants::show(ctx, id),
+        (&Method::DELETE, ["tenants", id]) => tenants::delete(ctx, id).await,
+        (_, ["metrics" | "tenants"] | ["tenants", _]) => not_allowed(&request),
+        (_, ["tenants", id, rest @ ..]) => match ctx.host.tenant_registry().get(id) {
+            Some(world) => {
+                world.touch();
+                world_control(ctx, &world, rest, &request).await
+            }
+            None => unknown_tenant(id),
         },
-        (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx)),
-        (&Method::GET, ["metrics"]) => {
-            let twins = ctx.host.all_twins();
-            let text = crate::metrics::render(twins.iter().map(|t| (t.name(), t.metrics())));
-            let mut response = http::Response::new(Bytes::from(text));
-            response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; version=0.0.4"),
-            );
-            response
-        }
-        (&Method::POST, ["reset"]) => match ctx.host.reset_all().await {
-            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": ctx.host.twin_names() })),
-            Err(err) => host_error(&err),
+        (_, rest) => world_control(ctx, &ctx.host.default_world(), rest, &request).await,
+    }
+}
+
+/// What a world's endpoints read from the request.
+struct WorldRequest<'a> {
+    method: &'a Method,
+    full_path: &'a str,
+    query: &'a str,
+    body: &'a [u8],
+}
+
+/// One world's control plane: the route table, one arm per route in the
+/// order `docs/architecture.md` lists them, ending with the 405s for known
+/// paths. Longer than a function should be, but read top to bottom like a
+/// router's table, and each arm is a line or a call.
+async fn world_control(
+    ctx: &Plane,
+    world: &World,
+    segments: &[&str],
+    request: &WorldRequest<'_>,
+) -> http::Response<Bytes> {
+    let body = request.body;
+    match (request.method, segments) {
+        (&Method::GET, ["health"]) => health(world, None).await,
+        (&Method::GET, ["twins", name, "health"]) => match world.twin(name) {
+            Some(_) => health(world, Some(name)).await,
+            None => unknown_twin_in(ctx, world, name),
         },
-        (&Method::POST, ["twins", name, "reset"]) => match ctx.host.reset(name).await {
-            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
-            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
-            Err(err) => host_error(&err),
+        (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx, world)),
+        (&Method::POST, ["reset"]) => match world.reset().await {
+            Ok(()) => json_response(StatusCode::OK, &json!({ "reset": world.twin_names() })),
+            Err(err) => host_error(&err.into()),
         },
+        (&Method::POST, ["twins", name, "reset"]) => match world.twin(name) {
+            Some(twin) => match twin.reset().await {
+                Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
+                Err(err) => host_error(&err.into()),
+            },
+            None => unknown_twin_in(ctx, world, name),
+        },
+        (&Method::POST, ["twins", name, "reload"]) if world.id().is_some() => error_response(
+            StatusCode::CONFLICT,
+            "tenant_twins_not_reloadable",
+            &format!(
+                "a tenant keeps the code it was made with; reload '{name}' in the default world and make a new tenant"
+            ),
+            Some(name),
+        ),
         (&Method::POST, ["twins", name, "reload"]) => match ctx.host.reload(name).await {
             Ok(info) => json_response(StatusCode::OK, &json!({ "reloaded": info })),
-            Err(crate::Error::NoSuchTwin(_)) => unknown_twin(ctx, name),
+            Err(crate::Error::NoSuchTwin(_)) => unknown_twin_in(ctx, world, name),
             Err(err) => bad_request("reload_failed", &err.to_string()),
         },
-        (&Method::GET, ["twins", name, "config"]) => match ctx.host.twin(name) {
+        (&Method::GET, ["twins", name, "config"]) => match world.twin(name) {
             Some(twin) => json_response(StatusCode::OK, &twin.settings().to_json()),
-            None => unknown_twin(ctx, name),
+            None => unknown_twin_in(ctx, world, name),
         },
         (&Method::PUT | &Method::PATCH, ["twins", name, "config"]) => {
-            update_config(ctx, name, body)
+            with_twin(ctx, world, name, |twin| update_config(twin, body))
         }
-        (&Method::GET, ["twins", name, "state"]) => export_state(ctx, name).await,
-        (&Method::PUT, ["twins", name, "state"]) => import_state(ctx, name, body).await,
-        (&Method::GET, ["twins", name, "requests"]) => journal(ctx, name, query),
-        (&Method::DELETE, ["twins", name, "requests"]) => match ctx.host.twin(name) {
-            Some(twin) => {
-                twin.journal().clear();
-                json_response(StatusCode::OK, &json!({ "cleared": name }))
-            }
-            None => unknown_twin(ctx, name),
+        (&Method::GET, ["twins", name, "state"]) => match world.twin(name) {
+            Some(twin) => export_state(&twin).await,
+            None => unknown_twin_in(ctx, world, name),
         },
-        (&Method::GET, ["twins", name, "faults"]) => match ctx.host.twin(name) {
-            Some(twin) => json_response(StatusCode::OK, &json!({ "faults": twin.faults().list() })),
-            None => unknown_twin(ctx, name),
+        (&Method::PUT, ["twins", name, "state"]) => match world.twin(name) {
+            Some(twin) => import_state(&twin, body).await,
+            None => unknown_twin_in(ctx, world, name),
         },
-        (&Method::POST, ["twins", name, "faults"]) => add_fault(ctx, name, body),
-        (&Method::DELETE, ["twins", name, "faults"]) => match ctx.host.twin(name) {
-            Some(twin) => {
-                twin.faults().clear();
-                json_response(StatusCode::OK, &json!({ "faults": [] }))
-            }
-            None => unknown_twin(ctx, name),
-        },
-        (&Method::DELETE, ["twins", name, "faults", id]) => match ctx.host.twin(name) {
-            Some(twin) => match id.parse::<u64>().map(|id| twin.faults().remove(id)) {
+        (&Method::GET, ["twins", name, "requests"]) => {
+            with_twin(ctx, world, name, |twin| journal(twin, request.query))
+        }
+        (&Method::DELETE, ["twins", name, "requests"]) => with_twin(ctx, world, name, |twin| {
+            twin.journal().clear();
+            json_response(StatusCode::OK, &json!({ "cleared": name }))
+        }),
+        (&Method::GET, ["twins", name, "faults"]) => with_twin(ctx, world, name, |twin| {
+            json_response(StatusCode::OK, &json!({ "faults": twin.faults().list() }))
+        }),
+        (&Method::POST, ["twins", name, "faults"]) => {
+            with_twin(ctx, world, name, |twin| add_fault(twin, body))
+        }
+        (&Method::DELETE, ["twins", name, "faults"]) => with_twin(ctx, world, name, |twin| {
+            twin.faults().clear();
+            json_response(StatusCode::OK, &json!({ "faults": [] }))
+        }),
+        (&Method::DELETE, ["twins", name, "faults", id]) => with_twin(ctx, world, name, |twin| {
+            match id.parse::<u64>().map(|id| twin.faults().remove(id)) {
                 Ok(true) => json_response(StatusCode::OK, &json!({ "removed": id })),
                 _ => error_response(
                     StatusCode::NOT_FOUND,
@@ -133,17 +185,16 @@ pub(crate) async fn control(
                     &format!("twin '{name}' has no fault {id}"),
                     Some(name),
                 ),
-            },
-            None => unknown_twin(ctx, name),
-        },
-        (&Method::GET, ["twins", name, "outbound"]) => match ctx.host.twin(name) {
+            }
+        }),
+        (&Method::GET, ["twins", name, "outbound"]) => match world.twin(name) {
             Some(twin) => json_response(
                 StatusCode::OK,
                 &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
             ),
-            None => unknown_twin(ctx, name),
+            None => unknown_twin_in(ctx, world, name),
         },
-        (&Method::POST, ["twins", name, "outbound", "flush"]) => match ctx.host.twin(name) {
+        (&Method::POST, ["twins", name, "outbound", "flush"]) => match world.twin(name) {
             Some(twin) => {
                 twin.outbound().flush().await;
                 json_response(
@@ -151,23 +202,23 @@ pub(crate) async fn control(
                     &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
                 )
             }
-            None => unknown_twin(ctx, name),
+            None => unknown_twin_in(ctx, world, name),
         },
-        (&Method::DELETE, ["twins", name, "outbound"]) => match ctx.host.twin(name) {
+        (&Method::DELETE, ["twins", name, "outbound"]) => match world.twin(name) {
             Some(twin) => {
                 twin.outbound().cancel_all().await;
                 json_response(StatusCode::OK, &json!({ "cleared": name }))
             }
-            None => unknown_twin(ctx, name),
+            None => unknown_twin_in(ctx, world, name),
         },
-        (method, ["clock", rest @ ..]) => clock(ctx.host.clock(), None, method, rest, body),
-        (method, ["twins", name, "clock", rest @ ..]) => match ctx.host.twin(name) {
+        (method, ["clock", rest @ ..]) => clock(world.clock(), None, method, rest, body),
+        (method, ["twins", name, "clock", rest @ ..]) => match world.twin(name) {
             Some(twin) => clock(twin.clock(), Some(name), method, rest, body),
-            None => unknown_twin(ctx, name),
+            None => unknown_twin_in(ctx, world, name),
         },
         (
             _,
-            ["health" | "twins" | "reset" | "metrics"]
+            ["health" | "twins" | "reset"]
             | [
                 "twins",
                 _,
@@ -176,79 +227,60 @@ pub(crate) async fn control(
             ]
             | ["twins", _, "outbound", "flush"]
             | ["twins", _, "faults", _],
-        ) => error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            &format!("{} is not allowed on {}", parts.method, parts.uri.path()),
-            None,
-        ),
+        ) => not_allowed(request),
         _ => error_response(
             StatusCode::NOT_FOUND,
             "unknown_control_path",
-            &format!("no control endpoint at {}", parts.uri.path()),
+            &format!("no control endpoint at {}", request.full_path),
             None,
         ),
     }
+}
+
+/// Runs `f` on the world's twin `name`, or answers that it has none.
+fn with_twin(
+    ctx: &Plane,
+    world: &World,
+    name: &str,
+    f: impl FnOnce(&Twin) -> http::Response<Bytes>,
+) -> http::Response<Bytes> {
+    match world.twin(name) {
+        Some(twin) => f(&twin),
+        None => unknown_twin_in(ctx, world, name),
+    }
+}
+
+fn not_allowed(request: &WorldRequest<'_>) -> http::Response<Bytes> {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        &format!("{} is not allowed on {}", request.method, request.full_path),
+        None,
+    )
+}
+
+/// Prometheus text for every twin of the default world (a tenant's twins
+/// count into their twin's series) and the tenant counters.
+fn metrics(ctx: &Plane) -> http::Response<Bytes> {
+    let twins = ctx.host.all_twins();
+    let mut text = crate::metrics::render(twins.iter().map(|t| (t.name(), t.metrics())));
+    let (live, created, expired) = ctx.host.tenant_registry().counts();
+    text.push_str(&crate::metrics::render_tenants(live, created, expired));
+    let mut response = http::Response::new(Bytes::from(text));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    response
 }
 
 fn bad_request(code: &str, message: &str) -> http::Response<Bytes> {
     error_response(StatusCode::BAD_REQUEST, code, message, None)
 }
 
-/// One exported entry: the value as text when it is UTF-8, else base64, so
-/// JSON fixtures stay readable and binary values still round-trip exactly.
-#[derive(Debug, serde::Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateEntry {
-    key: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    text: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    base64: Option<String>,
-}
-
-/// What `PUT …/state` takes. Other fields (an export's `twin` and `usage`)
-/// are ignored, so an export can be PUT back unchanged.
-#[derive(Debug, Deserialize)]
-struct StateDocument {
-    entries: Vec<StateEntry>,
-}
-
-async fn export_state(ctx: &Plane, name: &str) -> http::Response<Bytes> {
-    let Some(twin) = ctx.host.twin(name) else {
-        return unknown_twin(ctx, name);
-    };
-    let entries = match twin.export_state().await {
-        Ok(entries) => entries,
-        Err(err) => return host_error(&err.into()),
-    };
-    let entries: Vec<StateEntry> = entries
-        .into_iter()
-        .map(|(key, value)| match String::from_utf8(value) {
-            Ok(text) => StateEntry {
-                key,
-                text: Some(text),
-                base64: None,
-            },
-            Err(err) => StateEntry {
-                key,
-                text: None,
-                base64: Some(base64::engine::general_purpose::STANDARD.encode(err.into_bytes())),
-            },
-        })
-        .collect();
-    json_response(
-        StatusCode::OK,
-        &json!({ "twin": name, "usage": twin.state().usage().ok(), "entries": entries }),
-    )
-}
-
 /// `PUT /_wt/twins/{t}/config` with `{"key": value, …}`: changes the named
 /// settings (all or none), from the next request on.
-fn update_config(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
-    let Some(twin) = ctx.host.twin(name) else {
-        return unknown_twin(ctx, name);
-    };
+fn update_config(twin: &Twin, body: &[u8]) -> http::Response<Bytes> {
     let values: serde_json::Map<String, serde_json::Value> = match serde_json::from_slice(body) {
         Ok(values) => values,
         Err(err) => {
@@ -264,60 +296,7 @@ fn update_config(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> 
     }
 }
 
-async fn import_state(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
-    let Some(twin) = ctx.host.twin(name) else {
-        return unknown_twin(ctx, name);
-    };
-    let document: StateDocument = match serde_json::from_slice(body) {
-        Ok(document) => document,
-        Err(err) => {
-            return bad_request(
-                "invalid_state_document",
-                &format!("expected {{\"entries\": [{{\"key\", \"text\" | \"base64\"}}]}}: {err}"),
-            );
-        }
-    };
-    let mut entries = Vec::with_capacity(document.entries.len());
-    for entry in document.entries {
-        let value = match (entry.text, entry.base64) {
-            (Some(text), None) => text.into_bytes(),
-            (None, Some(encoded)) => {
-                match base64::engine::general_purpose::STANDARD.decode(encoded.as_bytes()) {
-                    Ok(bytes) => bytes,
-                    Err(err) => {
-                        return bad_request(
-                            "invalid_state_document",
-                            &format!("entry {:?}: base64: {err}", entry.key),
-                        );
-                    }
-                }
-            }
-            _ => {
-                return bad_request(
-                    "invalid_state_document",
-                    &format!(
-                        "entry {:?} needs exactly one of \"text\" and \"base64\"",
-                        entry.key
-                    ),
-                );
-            }
-        };
-        if entry.key.is_empty() {
-            return bad_request("invalid_state_document", "keys may not be empty");
-        }
-        entries.push((entry.key, value));
-    }
-    let count = entries.len();
-    match twin.import_state(entries).await {
-        Ok(()) => json_response(StatusCode::OK, &json!({ "twin": name, "imported": count })),
-        Err(err) => host_error(&err.into()),
-    }
-}
-
-fn journal(ctx: &Plane, name: &str, query: &str) -> http::Response<Bytes> {
-    let Some(twin) = ctx.host.twin(name) else {
-        return unknown_twin(ctx, name);
-    };
+fn journal(twin: &Twin, query: &str) -> http::Response<Bytes> {
     let params: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
         .into_owned()
         .collect();
@@ -339,14 +318,11 @@ fn journal(ctx: &Plane, name: &str, query: &str) -> http::Response<Bytes> {
     };
     json_response(
         StatusCode::OK,
-        &json!({ "twin": name, "requests": twin.journal().entries(&filter) }),
+        &json!({ "twin": twin.name(), "requests": twin.journal().entries(&filter) }),
     )
 }
 
-fn add_fault(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
-    let Some(twin) = ctx.host.twin(name) else {
-        return unknown_twin(ctx, name);
-    };
+fn add_fault(twin: &Twin, body: &[u8]) -> http::Response<Bytes> {
     let spec: crate::faults::FaultSpec = match serde_json::from_slice(body) {
         Ok(spec) => spec,
         Err(err) => return bad_request("invalid_fault", &err.to_string()),
@@ -357,97 +333,31 @@ fn add_fault(ctx: &Plane, name: &str, body: &[u8]) -> http::Response<Bytes> {
     }
 }
 
-/// `GET …/clock`, `POST …/clock/{advance,freeze,unfreeze,reset}`, for the
-/// global clock (`twin` none) or one twin's own.
-fn clock(
-    clock: &crate::TwinClock,
-    twin: Option<&str>,
-    method: &Method,
-    rest: &[&str],
-    body: &[u8],
-) -> http::Response<Bytes> {
-    let allowed = match rest {
-        [] => Method::GET,
-        ["advance" | "freeze" | "unfreeze"] => Method::POST,
-        // Only a twin's clock can go back to following the global one.
-        ["reset"] if twin.is_some() => Method::POST,
-        _ => {
-            return error_response(
-                StatusCode::NOT_FOUND,
-                "unknown_control_path",
-                "clock endpoints are GET …/clock and POST …/clock/{advance,freeze,unfreeze} (and …/clock/reset for a twin)",
-                None,
-            );
-        }
-    };
-    if method != allowed {
-        return error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            &format!("{method} is not allowed here; use {allowed}"),
-            None,
-        );
-    }
-    match rest {
-        ["advance"] => {
-            if let Err(why) = advance_clock(clock, body) {
-                return bad_request("invalid_clock_request", &why);
-            }
-        }
-        ["freeze"] => clock.freeze(),
-        ["unfreeze"] => clock.unfreeze(),
-        ["reset"] => clock.clear(),
-        _ => {}
-    }
-    clock_json(clock, twin)
-}
-
-fn clock_json(clock: &crate::TwinClock, twin: Option<&str>) -> http::Response<Bytes> {
-    let now = clock.now_millis();
-    let mut body = json!({
-        "now_millis": now,
-        "now_secs": now / 1000,
-        "wall_millis": crate::clock::wall_millis(),
-        "frozen": clock.is_frozen(),
-    });
-    if let Some(twin) = twin {
-        body["twin"] = json!(twin);
-        body["offset_millis"] = json!(clock.offset_millis());
-    }
-    json_response(StatusCode::OK, &body)
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Advance {
-    /// A duration forward: `"24h"`, `"30m"`, `"90s"`.
-    by: Option<String>,
-    /// An absolute twin time, milliseconds since the Unix epoch.
-    to: Option<u64>,
-}
-
-fn advance_clock(clock: &crate::TwinClock, body: &[u8]) -> Result<(), String> {
-    let request: Advance = serde_json::from_slice(body)
-        .map_err(|err| format!("expected {{\"by\": \"24h\"}} or {{\"to\": <millis>}}: {err}"))?;
-    match (request.by, request.to) {
-        (Some(by), None) => {
-            let duration = crate::units::parse_duration(&by).map_err(|err| format!("by: {err}"))?;
-            clock.advance(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX));
-        }
-        (None, Some(to)) => clock.set_millis(to),
-        _ => return Err("give exactly one of \"by\" and \"to\"".to_owned()),
-    }
-    Ok(())
-}
-
+/// A name on the shared listener that is neither a twin of the default
+/// world nor a tenant.
 pub(crate) fn unknown_twin(ctx: &Plane, name: &str) -> http::Response<Bytes> {
+    unknown_twin_in(ctx, &ctx.host.default_world(), name)
+}
+
+pub(crate) fn unknown_twin_in(_ctx: &Plane, world: &World, name: &str) -> http::Response<Bytes> {
+    let message = match world.id() {
+        None => format!(
+            "no twin named '{name}' is loaded (loaded: {})",
+            world.twin_names().join(", ")
+        ),
+        Some(id) => format!(
+            "tenant '{id}' has no twin named '{name}' (it has: {})",
+            world.twin_names().join(", ")
+        ),
+    };
+    error_response(StatusCode::NOT_FOUND, "unknown_twin", &message, None)
+}
+
+pub(crate) fn unknown_tenant(id: &str) -> http::Response<Bytes> {
     error_response(
         StatusCode::NOT_FOUND,
-        "unknown_twin",
-        &format!(
-            "no twin named '{name}' is loaded (loaded: {})",
-            ctx.host.twin_names().join(", ")
-        ),
+        "unknown_tenant",
+        &format!("no tenant '{id}' (it may have expired; see GET /_wt/tenants)"),
         None,
     )
 }
@@ -461,25 +371,15 @@ fn host_error(err: &crate::Error) -> http::Response<Bytes> {
     )
 }
 
-pub(crate) fn twins_json(ctx: &Plane) -> serde_json::Value {
-    let twins: Vec<_> = ctx
-        .host
-        .all_twins()
+pub(crate) fn twins_json(ctx: &Plane, world: &World) -> serde_json::Value {
+    let twins: Vec<_> = world
+        .twins()
         .into_iter()
         .map(|twin| {
             let info = twin.info();
-            let own = ctx
-                .addrs
-                .as_ref()
-                .and_then(|addrs| addrs.twins.get(&info.name))
-                .filter(|a| a.port() != 0)
-                .map(|a| format!("http://{a}"));
-            let prefixed = ctx
-                .addrs
-                .as_ref()
-                .map(|addrs| format!("http://{}/{}", addrs.shared, info.name));
+            let urls = twin_urls(ctx, world, &info.name);
             let mut value = serde_json::to_value(info).unwrap_or_default();
-            value["urls"] = json!({ "prefixed": prefixed, "own": own });
+            value["urls"] = urls;
             value["state"] = json!(twin.state().usage().ok());
             value["journal"] = json!(twin.journal().len());
             value["license"] = json!(twin.license_status());
@@ -489,12 +389,43 @@ pub(crate) fn twins_json(ctx: &Plane) -> serde_json::Value {
     json!({ "twins": twins })
 }
 
-/// Probes every twin (or just `only`) concurrently, each with its own
-/// timeout, and reports all of them: one slow twin never hides the state of
-/// the others.
-async fn health(ctx: &Plane, only: Option<&str>) -> http::Response<Bytes> {
+/// Where a world's twin answers: `prefixed` on the shared listener
+/// (`/{twin}/`, or `/{tenant}/{twin}/`), `host` by name on it
+/// (`{twin}[.{tenant}].localhost`), and `own`, a port of its own (the
+/// default world's twins). `null` in-process, where nothing listens.
+pub(crate) fn twin_urls(ctx: &Plane, world: &World, name: &str) -> serde_json::Value {
+    let Some(addrs) = &ctx.addrs else {
+        return json!({ "prefixed": null, "host": null, "own": null });
+    };
+    let shared = addrs.shared;
+    let port = shared.port();
+    match world.id() {
+        None => {
+            let own = addrs
+                .twins
+                .get(name)
+                .filter(|a| a.port() != 0)
+                .map(|a| format!("http://{a}"));
+            json!({
+                "prefixed": format!("http://{shared}/{name}"),
+                "host": format!("http://{name}.localhost:{port}"),
+                "own": own,
+            })
+        }
+        Some(id) => json!({
+            "prefixed": format!("http://{shared}/{id}/{name}"),
+            "host": format!("http://{name}.{id}.localhost:{port}"),
+            "own": null,
+        }),
+    }
+}
+
+/// Probes every twin of `world` (or just `only`) concurrently, each with
+/// its own timeout, and reports all of them: one slow twin never hides the
+/// state of the others.
+async fn health(world: &World, only: Option<&str>) -> http::Response<Bytes> {
     let mut probes = JoinSet::new();
-    for twin in ctx.host.all_twins() {
+    for twin in world.twins() {
         if only.is_some_and(|name| name != twin.name()) {
             continue;
         }

@@ -77,6 +77,10 @@ pub enum LoadError {
     BadName { source_name: String, name: String },
     #[error("{source_name}: a twin named {name:?} is already loaded")]
     Duplicate { source_name: String, name: String },
+    #[error(
+        "{source_name}: {name:?} is the id of a live tenant; serve the twin under another name"
+    )]
+    TenantName { source_name: String, name: String },
     #[error("{source_name}: cannot open its state at {path}: {reason}")]
     State {
         source_name: String,
@@ -312,11 +316,52 @@ impl Prepared {
             faults: carried.faults,
             outbound: carried.outbound,
             policy: self.policy,
+            http: self.http,
             metrics: carried.metrics,
             settings: self.settings,
             idempotency: self.idempotency,
             licensing: self.licensing,
             path: self.path,
+            forced_license: self.forced_license,
+        }
+    }
+}
+
+impl Twin {
+    /// This twin for another world (a tenant): the same compiled code,
+    /// description, limits and license check, with everything a twin builds
+    /// up of its own and new: in-memory state, a clock layered on `clock`,
+    /// journal, faults, deliveries, and settings at their starting values.
+    /// Metrics are shared, so the per-twin series stay one per twin however
+    /// many tenants run it. Costs no compilation: instances come from the
+    /// same pre-linked component.
+    pub(crate) fn fork(&self, clock: &TwinClock) -> Twin {
+        Twin {
+            info: self.info.clone(),
+            key: next_key(),
+            name: self.name.clone(),
+            pre: self.pre.clone(),
+            runtime: self.runtime.clone(),
+            limits: Limits {
+                max_state_bytes: self.limits.max_tenant_state_bytes,
+                ..self.limits.clone()
+            },
+            state: TwinState::default(),
+            clock: TwinClock::layered(clock.clone()),
+            gate: Arc::default(),
+            queued: Arc::default(),
+            journal: Arc::new(Journal::new(self.limits.journal_capacity)),
+            faults: Arc::new(Faults::new()),
+            outbound: Arc::new(Outbound::new(&self.name, self.http.clone())),
+            policy: self.policy.clone(),
+            http: self.http.clone(),
+            metrics: self.metrics.clone(),
+            settings: self.settings.fork(),
+            idempotency: self.idempotency.as_ref().map(IdempotencyGuard::fork),
+            licensing: self.licensing.clone(),
+            // A fork is not reloaded from a file: a tenant keeps the code it
+            // was made with until it is removed.
+            path: None,
             forced_license: self.forced_license,
         }
     }

@@ -102,6 +102,8 @@ pub struct Twin {
     faults: Arc<Faults>,
     outbound: Arc<Outbound>,
     policy: Arc<Policy>,
+    /// The client deliveries go out through, for a fork's own queue.
+    http: reqwest::Client,
     metrics: Arc<Metrics>,
     settings: Settings,
     idempotency: Option<IdempotencyGuard>,
@@ -141,6 +143,17 @@ impl Drop for HeldKey<'_> {
 }
 
 impl IdempotencyGuard {
+    /// The same answer, with no keys held: another world's requests never
+    /// conflict with this one's.
+    fn fork(&self) -> Self {
+        IdempotencyGuard {
+            header: self.header.clone(),
+            status: self.status,
+            body: self.body.clone(),
+            in_flight: Default::default(),
+        }
+    }
+
     /// Holds the request's key, or answers the conflict if it is held.
     fn hold(&self, request: &types::Request) -> Result<Option<HeldKey<'_>>, types::Response> {
         let header = |name: &str| {

@@ -18,3 +18,4 @@ mod release;
 mod run;
 mod sandbox;
 mod settings;
+mod tenants;

@@ -8,7 +8,7 @@ use crate::errors::BadInput;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use wt_host::{Host, units};
 
-use crate::remote::{ClockCommand, Remote, RequestsArgs, StateCommand};
+use crate::remote::{ClockCommand, Remote, RequestsArgs, StateCommand, TenantCommand};
 
 /// Run behavioral API twins: stateful, faithful fakes of SaaS APIs that the
 /// vendors' own SDKs talk to unchanged.
@@ -29,6 +29,14 @@ enum Command {
     Inspect(InspectArgs),
     /// Print the versions this binary was built with.
     Version,
+    /// Make, list or delete tenants on a running host: isolated worlds of
+    /// twins for parallel test suites.
+    Tenant {
+        #[command(subcommand)]
+        command: TenantCommand,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Reset a running host's twins (all, or one) to a clean slate.
     Reset {
         twin: Option<String>,
@@ -168,6 +176,13 @@ pub(crate) struct RunArgs {
     /// Bytes (keys plus values) each twin may store in all.
     #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = units::parse_size)]
     pub(crate) max_state: usize,
+    /// Tenants alive at once (POST /_wt/tenants, `wt-host tenant create`);
+    /// beyond it, 429.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) max_tenants: usize,
+    /// Bytes each twin of a tenant may store in all.
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = units::parse_size)]
+    pub(crate) max_tenant_state: usize,
     /// Let twins send webhooks to this host (or host:port) beside loopback;
     /// `self` lets them reach this wt-host's twins (never its control
     /// plane). Repeatable.
@@ -234,6 +249,7 @@ impl Cli {
         match self.command {
             Command::Run(args) => crate::run::run(*args).await,
             Command::Inspect(args) => inspect(args).await,
+            Command::Tenant { command, remote } => remote.tenant(command).await,
             Command::Reset { twin, remote } => remote.reset(twin).await,
             Command::State { command, remote } => remote.state(command).await,
             Command::Requests { args, remote } => remote.requests(args).await,

@@ -1,5 +1,6 @@
-//! The control verbs (`reset`, `state`, `requests`, `clock`): thin clients of
-//! a running host's `/_wt/` control plane.
+//! The control verbs (`reset`, `state`, `requests`, `clock`, `tenant`): thin
+//! clients of a running host's `/_wt/` control plane. With `--tenant ID` the
+//! verbs act on that tenant's twins (`/_wt/tenants/ID/…`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -24,6 +25,37 @@ pub struct Remote {
         hide_env_values = true
     )]
     admin_token: Option<String>,
+    /// Act on this tenant's twins instead of the default world's.
+    #[arg(long, global = true, value_name = "ID", env = "WT_TENANT")]
+    tenant: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantCommand {
+    /// Make a tenant: its own copies of the host's twins (all, or those
+    /// named), with their own state, clock, faults, settings and journal.
+    /// Prints its id, then each twin's base URL.
+    Create {
+        /// Twins to include [default: all].
+        twins: Vec<String>,
+        /// Removed after this long without a request, e.g. `2h`, `30m`.
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+        /// Its id [default: made up]; 1-63 of a-z, 0-9 and '-'.
+        #[arg(long)]
+        name: Option<String>,
+        /// Print the host's JSON answer instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the live tenants.
+    List {
+        /// Print the host's JSON answer instead.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a tenant (requests in flight finish first).
+    Delete { id: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,6 +126,10 @@ impl Remote {
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
         let base = self.base_url()?;
+        let path = match &self.tenant {
+            Some(id) if !path.starts_with("tenants") => format!("tenants/{id}/{path}"),
+            _ => path.to_owned(),
+        };
         let url = format!("{}/_wt/{path}", base.trim_end_matches('/'));
         let mut request = reqwest::Client::new().request(method, &url);
         if let Some(token) = &self.admin_token {
@@ -115,6 +151,64 @@ impl Remote {
             bail!("{url}: {status}: {message}");
         }
         Ok(value)
+    }
+
+    pub async fn tenant(&self, command: TenantCommand) -> anyhow::Result<()> {
+        match command {
+            TenantCommand::Create {
+                twins,
+                ttl,
+                name,
+                json,
+            } => {
+                wt_host::units::parse_duration(&ttl)
+                    .map_err(|e| crate::errors::BadInput(format!("--ttl {ttl:?}: {e}")))?;
+                let body = serde_json::json!({ "twins": twins, "ttl": ttl, "name": name });
+                let answer = self
+                    .send(reqwest::Method::POST, "tenants", Some(body))
+                    .await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                    return Ok(());
+                }
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", answer["id"].as_str().unwrap_or_default())?;
+                for (twin, urls) in answer["twins"].as_object().into_iter().flatten() {
+                    let base = urls["base_url"].as_str().unwrap_or("-");
+                    writeln!(out, "{twin} {base}")?;
+                }
+            }
+            TenantCommand::List { json } => {
+                let answer = self.send(reqwest::Method::GET, "tenants", None).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&answer)?);
+                    return Ok(());
+                }
+                let mut out = std::io::stdout().lock();
+                for tenant in answer["tenants"].as_array().into_iter().flatten() {
+                    let twins: Vec<&str> = tenant["twins"]
+                        .as_object()
+                        .into_iter()
+                        .flat_map(|t| t.keys().map(String::as_str))
+                        .collect();
+                    writeln!(
+                        out,
+                        "{} {} (expires in {} s)",
+                        tenant["id"].as_str().unwrap_or_default(),
+                        twins.join(","),
+                        tenant["expires_at_millis"]
+                            .as_u64()
+                            .map_or(0, |at| at.saturating_sub(now_millis()) / 1000)
+                    )?;
+                }
+            }
+            TenantCommand::Delete { id } => {
+                self.send(reqwest::Method::DELETE, &format!("tenants/{id}"), None)
+                    .await?;
+                println!("deleted {id}");
+            }
+        }
+        Ok(())
     }
 
     pub async fn reset(&self, twin: Option<String>) -> anyhow::Result<()> {
@@ -264,4 +358,10 @@ fn list(value: &Value) -> String {
                 .join(", ")
         })
         .unwrap_or_default()
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }

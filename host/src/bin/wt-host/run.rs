@@ -114,6 +114,8 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         journal_capacity: args.journal_size,
         max_instances: args.max_instances,
         warm_instances: args.warm_instances,
+        max_tenants: args.max_tenants,
+        max_tenant_state_bytes: args.max_tenant_state as u64,
         ..wt_host::Limits::default()
     };
     let licensing = crate::license_cli::licensing(plan.license.clone(), &plan.trust_keys)?;

@@ -38,6 +38,10 @@ use routing::{Target, admin_alias, bearer_matches, route_shared};
 /// connection) for ever. Headers get as long (`header_read_timeout`).
 const BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often expired tenants are looked for: a tenant outlives its time to
+/// live by at most this.
+const TENANT_REAP_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The control plane's path prefix; never a twin name.
 pub const CONTROL_PREFIX: &str = "/_wt";
 
@@ -123,6 +127,8 @@ pub struct RunningHost {
     addrs: Arc<Addresses>,
     stop: watch::Sender<bool>,
     loops: JoinSet<()>,
+    /// Removes tenants whose time to live passed while the host serves.
+    _reaper: crate::BackgroundTask,
 }
 
 impl RunningHost {
@@ -264,7 +270,12 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
             config.drain_timeout,
         ));
     }
-    Ok(RunningHost { addrs, stop, loops })
+    Ok(RunningHost {
+        addrs,
+        stop,
+        loops,
+        _reaper: host.reap_tenants(TENANT_REAP_INTERVAL),
+    })
 }
 
 async fn bind(addr: SocketAddr, what: &str, hint: &'static str) -> Result<TcpListener, ServeError> {

@@ -1,8 +1,10 @@
 //! Which twin, or the control plane, a request on the shared listener is
-//! for: `/{twin}/…`, `Host: {twin}.localhost`, the WonderTwin-style
-//! `/admin/*` aliases on a twin's own port, and the admin token.
+//! for: `/{twin}/…`, `/{tenant}/{twin}/…`, `Host: {twin}[.{tenant}].localhost`,
+//! the WonderTwin-style `/admin/*` aliases on a twin's own port, and the
+//! admin token.
 
 use super::*;
+use crate::tenancy::World;
 
 /// Whether the request carries the admin token, compared in constant time
 /// so the comparison leaks nothing about how much of a guess was right.
@@ -65,14 +67,20 @@ pub(super) enum Target {
     Answer(http::Response<Bytes>),
 }
 
-/// `Host: <twin>.localhost` wins; otherwise the first path segment names the
-/// twin and the rest of the path is what it sees.
+/// `Host: <twin>.localhost` (or `<twin>.<tenant>.localhost`) wins;
+/// otherwise the first path segment names a twin of the default world, or
+/// a tenant whose twin the second segment names, and the rest of the path
+/// is what the twin sees. Tenant ids never equal twin names, so the first
+/// segment is never ambiguous.
 pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let path = parts.uri.path();
-    if let Some(label) = host_label(parts) {
-        return match ctx.plane.host.twin(label) {
-            Some(twin) => Target::Twin(twin, path.to_owned()),
-            None => Target::Answer(control::unknown_twin(&ctx.plane, label)),
+    if let Some((twin, tenant)) = host_labels(parts) {
+        return match tenant {
+            None => twin_of(ctx, &ctx.plane.host.default_world(), twin, path.to_owned()),
+            Some(id) => match ctx.plane.host.tenant_registry().get(id) {
+                Some(world) => twin_of(ctx, &world, twin, path.to_owned()),
+                None => Target::Answer(control::unknown_tenant(id)),
+            },
         };
     }
     if path == CONTROL_PREFIX || path.starts_with("/_wt/") {
@@ -83,25 +91,52 @@ pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     if name.is_empty() {
         return Target::Answer(json_response(
             StatusCode::OK,
-            &control::twins_json(&ctx.plane),
+            &control::twins_json(&ctx.plane, &ctx.plane.host.default_world()),
         ));
     }
-    match ctx.plane.host.twin(name) {
-        Some(twin) => Target::Twin(twin, format!("/{tail}")),
-        None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
+    if let Some(twin) = ctx.plane.host.twin(name) {
+        return Target::Twin(twin, format!("/{tail}"));
+    }
+    let Some(world) = ctx.plane.host.tenant_registry().get(name) else {
+        return Target::Answer(control::unknown_twin(&ctx.plane, name));
+    };
+    let (twin, tail) = tail.split_once('/').unwrap_or((tail, ""));
+    if twin.is_empty() {
+        world.touch();
+        return Target::Answer(json_response(
+            StatusCode::OK,
+            &control::twins_json(&ctx.plane, &world),
+        ));
+    }
+    twin_of(ctx, &world, twin, format!("/{tail}"))
+}
+
+/// `name` in `world`, or the host's answer that it has none.
+fn twin_of(ctx: &Ctx, world: &World, name: &str, path: String) -> Target {
+    world.touch();
+    match world.twin(name) {
+        Some(twin) => Target::Twin(twin, path),
+        None => Target::Answer(control::unknown_twin_in(&ctx.plane, world, name)),
     }
 }
 
-/// The `<twin>` of `Host: <twin>.localhost[:port]`, if that is the form.
-fn host_label(parts: &http::request::Parts) -> Option<&str> {
+/// The `<twin>` and `<tenant>` of `Host: <twin>.localhost[:port]` or
+/// `Host: <twin>.<tenant>.localhost[:port]`, if that is the form.
+fn host_labels(parts: &http::request::Parts) -> Option<(&str, Option<&str>)> {
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.host())?;
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let label = host.strip_suffix(".localhost")?;
-    (!label.is_empty() && !label.contains('.')).then_some(label)
+    let labels = host.strip_suffix(".localhost")?;
+    let (twin, tenant) = match labels.split_once('.') {
+        None => (labels, None),
+        Some((twin, tenant)) if !tenant.contains('.') => (twin, Some(tenant)),
+        Some(_) => return None,
+    };
+    let empty = twin.is_empty() || tenant.is_some_and(str::is_empty);
+    (!empty).then_some((twin, tenant))
 }
 
 #[cfg(test)]
@@ -144,18 +179,23 @@ mod tests {
     }
 
     #[test]
-    fn host_label_reads_twin_dot_localhost_with_or_without_port() {
+    fn host_labels_read_twin_and_tenant_dot_localhost_with_or_without_port() {
+        let labels = |host: Option<&str>| {
+            host_labels(&parts("/x", host)).map(|(t, n)| (t.to_owned(), n.map(str::to_owned)))
+        };
+        let twin = |t: &str| Some((t.to_owned(), None));
+        let tenant = |t: &str, n: &str| Some((t.to_owned(), Some(n.to_owned())));
+        assert_eq!(labels(Some("stripe.localhost:4100")), twin("stripe"));
+        assert_eq!(labels(Some("stripe.localhost")), twin("stripe"));
         assert_eq!(
-            host_label(&parts("/x", Some("stripe.localhost:4100"))),
-            Some("stripe")
+            labels(Some("stripe.ci-7.localhost:4100")),
+            tenant("stripe", "ci-7")
         );
-        assert_eq!(
-            host_label(&parts("/x", Some("stripe.localhost"))),
-            Some("stripe")
-        );
-        assert_eq!(host_label(&parts("/x", Some("localhost:4100"))), None);
-        assert_eq!(host_label(&parts("/x", Some("127.0.0.1:4100"))), None);
-        assert_eq!(host_label(&parts("/x", Some("a.b.localhost"))), None);
-        assert_eq!(host_label(&parts("/x", None)), None);
+        assert_eq!(labels(Some("localhost:4100")), None);
+        assert_eq!(labels(Some("127.0.0.1:4100")), None);
+        assert_eq!(labels(Some("a.b.c.localhost")), None);
+        assert_eq!(labels(Some(".b.localhost")), None);
+        assert_eq!(labels(Some("a..localhost")), None);
+        assert_eq!(labels(None), None);
     }
 }
