@@ -29,12 +29,24 @@ pub(crate) struct Addresses {
     pub(crate) twins: std::collections::BTreeMap<String, std::net::SocketAddr>,
 }
 
-/// What the control plane answers from: the host, and where it listens
-/// (`None` in-process, through [`Host::control`]).
+/// What the control plane answers from: the host, where it listens, and
+/// what opens tenants' ports (both `None` in-process, through
+/// [`Host::control`]).
 #[derive(Clone)]
 pub(crate) struct Plane {
     pub(crate) host: Host,
     pub(crate) addrs: Option<std::sync::Arc<Addresses>>,
+    pub(crate) ports: Option<std::sync::Arc<dyn PortOpener>>,
+}
+
+/// Opens ports of their own for a tenant's twins: the server implements it
+/// (it owns the listeners), the control plane calls it when a tenant is
+/// made.
+pub(crate) trait PortOpener: Send + Sync {
+    /// Whether a tenant gets ports when its request does not say.
+    fn by_default(&self) -> bool;
+    /// Opens one port per twin of `world` and records them in it.
+    fn open(&self, plane: &Plane, world: &World) -> std::io::Result<()>;
 }
 
 impl Host {
@@ -49,6 +61,7 @@ impl Host {
         let plane = Plane {
             host: self.clone(),
             addrs: None,
+            ports: None,
         };
         control(&plane, &parts, &body).await
     }
@@ -78,7 +91,7 @@ pub(crate) async fn control(
     };
     match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["metrics"]) => metrics(ctx),
-        (&Method::POST, ["tenants"]) => tenants::create(ctx, body),
+        (&Method::POST, ["tenants"]) => tenants::create(ctx, body).await,
         (&Method::GET, ["tenants"]) => tenants::list(ctx),
         (&Method::GET, ["tenants", id]) => tenants::show(ctx, id),
         (&Method::DELETE, ["tenants", id]) => tenants::delete(ctx, id).await,
@@ -415,7 +428,7 @@ pub(crate) fn twin_urls(ctx: &Plane, world: &World, name: &str) -> serde_json::V
         Some(id) => json!({
             "prefixed": format!("http://{shared}/{id}/{name}"),
             "host": format!("http://{name}.{id}.localhost:{port}"),
-            "own": null,
+            "own": world.own_port(name).map(|a| format!("http://{a}")),
         }),
     }
 }

@@ -13,8 +13,9 @@
 //! tenant may not take a loaded twin's name, nor a twin a live tenant's.
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use crate::clock::{TwinClock, wall_millis};
@@ -33,6 +34,23 @@ pub struct World {
     /// must not expire it).
     created_at: u64,
     last_used: AtomicU64,
+    /// The tenant's twins' own ports, once the server opened them.
+    ports: Mutex<Option<TenantPorts>>,
+}
+
+/// Ports a tenant's twins listen on, and what closes them: the server's
+/// listeners stop when `close` is dropped (the tenant's removal).
+pub(crate) struct TenantPorts {
+    pub addrs: BTreeMap<String, SocketAddr>,
+    pub _close: Box<dyn Send + Sync>,
+}
+
+impl std::fmt::Debug for TenantPorts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantPorts")
+            .field("addrs", &self.addrs)
+            .finish()
+    }
 }
 
 impl World {
@@ -46,7 +64,23 @@ impl World {
             ttl: None,
             created_at: now,
             last_used: AtomicU64::new(now),
+            ports: Mutex::default(),
         }
+    }
+
+    /// Records the ports the server opened for this world's twins; they
+    /// close when the world is removed.
+    pub(crate) fn set_ports(&self, ports: TenantPorts) {
+        *self.ports.lock().unwrap_or_else(|p| p.into_inner()) = Some(ports);
+    }
+
+    /// The twin's own port, if the server opened one for it.
+    pub fn own_port(&self, twin: &str) -> Option<SocketAddr> {
+        self.ports
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .and_then(|ports| ports.addrs.get(twin).copied())
     }
 
     /// The tenant's id (`None`: the default world).
@@ -129,8 +163,11 @@ impl World {
         }
     }
 
-    /// Cancels what the world's twins still have to deliver.
+    /// Closes the world's own ports and cancels what its twins still have
+    /// to deliver.
     async fn close(&self) {
+        let ports = self.ports.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(ports);
         for twin in self.twins() {
             twin.outbound().cancel_all().await;
         }
@@ -262,6 +299,7 @@ impl Tenants {
             ttl: Some(request.ttl),
             created_at: now,
             last_used: AtomicU64::new(now),
+            ports: Mutex::default(),
         });
         worlds.insert(id, world.clone());
         self.created.fetch_add(1, Ordering::Relaxed);

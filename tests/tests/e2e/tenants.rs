@@ -67,8 +67,16 @@ async fn a_tenant_has_its_own_state_clock_faults_settings_and_journal() {
         .await;
     assert_eq!(status, 201, "{made}");
     let id = made["id"].as_str().unwrap().to_owned();
-    let base = made["twins"]["hello"]["base_url"].as_str().unwrap();
-    assert_eq!(base, format!("{}/{id}/hello", host.url));
+    let urls = &made["twins"]["hello"];
+    assert_eq!(urls["prefixed_url"], format!("{}/{id}/hello", host.url));
+    // The host serves its twins on ports of their own, so a tenant's do too.
+    assert_eq!(urls["base_url"], urls["own_url"]);
+    assert!(
+        urls["own_url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1:")
+    );
     assert!(
         made["expires_at_millis"].as_u64().unwrap() > made["created_at_millis"].as_u64().unwrap()
     );
@@ -330,14 +338,22 @@ async fn the_cli_makes_lists_uses_and_deletes_tenants() {
     assert!(made.status.success(), "{made:?}");
     let mut lines = made.stdout.lines();
     assert_eq!(lines.next(), Some("cli-1"));
-    assert_eq!(
-        lines.next(),
-        Some(format!("hello {url}/cli-1/hello").as_str())
-    );
+    let own = lines
+        .next()
+        .unwrap()
+        .strip_prefix("hello ")
+        .unwrap()
+        .to_owned();
+    assert!(own.starts_with("http://127.0.0.1:"), "{made:?}");
 
     let client = reqwest::Client::new();
-    let (status, _) = send(client.post(format!("{url}/cli-1/hello/counter"))).await;
+    let (status, _) = send(client.post(format!("{own}/counter"))).await;
     assert_eq!(status, 200);
+    let (_, counter) = send(client.get(format!("{url}/cli-1/hello/counter"))).await;
+    assert_eq!(
+        counter["value"], 1,
+        "the own port and the prefix reach one twin"
+    );
     let listed = run_to_exit(&["tenant", "list", "--url", url]);
     assert!(
         listed.stdout.starts_with("cli-1 hello (expires in "),
@@ -367,4 +383,61 @@ async fn the_cli_makes_lists_uses_and_deletes_tenants() {
     assert_eq!(deleted.stdout.trim(), "deleted cli-1", "{deleted:?}");
     let listed = run_to_exit(&["tenant", "list", "--url", url]);
     assert_eq!(listed.stdout, "", "{listed:?}");
+}
+
+#[tokio::test]
+async fn a_tenants_own_ports_serve_its_twins_and_close_with_it() {
+    let host = start(&["--license", "none.jwt"]);
+    let wt = Plane {
+        host: &host,
+        client: reqwest::Client::new(),
+    };
+    let (status, made) = wt.post("/_wt/tenants", json!({"twins": ["hello"]})).await;
+    assert_eq!(status, 201, "{made}");
+    let id = made["id"].as_str().unwrap().to_owned();
+    let own = made["twins"]["hello"]["own_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(Some(own.clone()), host.twin("hello").own_url);
+    for _ in 0..3 {
+        send(wt.client.post(format!("{own}/counter"))).await;
+    }
+    assert_eq!(
+        send(wt.client.get(format!("{own}/counter"))).await.1["value"],
+        3
+    );
+    assert_eq!(wt.get("/hello/counter").await.1["value"], 0);
+    // WonderTwin's /admin/* on the tenant's port act on the tenant's twin.
+    let (status, _) = send(wt.client.post(format!("{own}/admin/reset"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        send(wt.client.get(format!("{own}/counter"))).await.1["value"],
+        0
+    );
+    let (_, listed) = wt.get(&format!("/_wt/tenants/{id}/twins")).await;
+    assert_eq!(listed["twins"][0]["urls"]["own"], own.as_str());
+
+    // Without ports when asked, and the prefixed URL is the base URL.
+    let (_, portless) = wt
+        .post("/_wt/tenants", json!({"twins": ["hello"], "ports": false}))
+        .await;
+    let urls = &portless["twins"]["hello"];
+    assert!(urls["own_url"].is_null());
+    assert_eq!(urls["base_url"], urls["prefixed_url"]);
+
+    assert_eq!(wt.delete(&format!("/_wt/tenants/{id}")).await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let closed = reqwest::Client::new()
+            .get(format!("{own}/counter"))
+            .send()
+            .await
+            .is_err();
+        if closed {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the tenant's port stayed open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

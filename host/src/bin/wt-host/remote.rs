@@ -44,6 +44,10 @@ pub enum TenantCommand {
         /// Its id [default: made up]; 1-63 of a-z, 0-9 and '-'.
         #[arg(long)]
         name: Option<String>,
+        /// No ports of their own for its twins: reach them through the
+        /// shared listener's `/ID/TWIN/` prefix.
+        #[arg(long)]
+        no_ports: bool,
         /// Print the host's JSON answer instead.
         #[arg(long)]
         json: bool,
@@ -159,11 +163,15 @@ impl Remote {
                 twins,
                 ttl,
                 name,
+                no_ports,
                 json,
             } => {
                 wt_host::units::parse_duration(&ttl)
                     .map_err(|e| crate::errors::BadInput(format!("--ttl {ttl:?}: {e}")))?;
-                let body = serde_json::json!({ "twins": twins, "ttl": ttl, "name": name });
+                let mut body = serde_json::json!({ "twins": twins, "ttl": ttl, "name": name });
+                if no_ports {
+                    body["ports"] = Value::Bool(false);
+                }
                 let answer = self
                     .send(reqwest::Method::POST, "tenants", Some(body))
                     .await?;

@@ -20,9 +20,12 @@ struct Create {
     /// `"2h"`, `"30m"`, `"90s"`.
     ttl: Option<String>,
     name: Option<String>,
+    /// Give each twin a port of its own (default: when the host serves its
+    /// twins on their own ports).
+    ports: Option<bool>,
 }
 
-pub(super) fn create(ctx: &Plane, body: &[u8]) -> http::Response<Bytes> {
+pub(super) async fn create(ctx: &Plane, body: &[u8]) -> http::Response<Bytes> {
     // No body (or `null`) asks for the defaults.
     let asked: Create = if body.iter().all(u8::is_ascii_whitespace) {
         Create::default()
@@ -44,20 +47,45 @@ pub(super) fn create(ctx: &Plane, body: &[u8]) -> http::Response<Bytes> {
         Some(Ok(ttl)) => ttl,
         Some(Err(err)) => return bad_request("invalid_tenant_request", &format!("ttl: {err}")),
     };
+    let opener = match (asked.ports, &ctx.ports) {
+        (Some(true), None) => {
+            return bad_request(
+                "invalid_tenant_request",
+                "ports: nothing listens in-process; ask for the tenant without ports",
+            );
+        }
+        (Some(false), _) | (None, None) => None,
+        (Some(true), Some(opener)) => Some(opener),
+        (None, Some(opener)) => opener.by_default().then_some(opener),
+    };
     let request = TenantRequest {
         twins: asked.twins.unwrap_or_default(),
         ttl,
         name: asked.name,
     };
-    match ctx.host.create_tenant(request) {
-        Ok(summary) => match ctx.host.tenant_registry().get(&summary.id) {
-            Some(world) => json_response(StatusCode::CREATED, &tenant_json(ctx, &world)),
-            // Removed between the two lines: only a delete racing the create.
-            None => unknown_tenant(&summary.id),
-        },
-        Err(crate::Error::Tenant(err)) => tenant_error(&err),
-        Err(err) => bad_request("invalid_tenant_request", &err.to_string()),
+    let summary = match ctx.host.create_tenant(request) {
+        Ok(summary) => summary,
+        Err(crate::Error::Tenant(err)) => return tenant_error(&err),
+        Err(err) => return bad_request("invalid_tenant_request", &err.to_string()),
+    };
+    // Removed in between: only a delete racing the create.
+    let Some(world) = ctx.host.tenant_registry().get(&summary.id) else {
+        return unknown_tenant(&summary.id);
+    };
+    if let Some(opener) = opener
+        && let Err(err) = opener.open(ctx, &world)
+    {
+        // All its ports or no tenant: a half-served tenant would fail later
+        // and further from the cause.
+        let _ = ctx.host.delete_tenant(&summary.id).await;
+        return error_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tenant_ports_unavailable",
+            &format!("could not open ports for the tenant's twins: {err}"),
+            None,
+        );
     }
+    json_response(StatusCode::CREATED, &tenant_json(ctx, &world))
 }
 
 pub(super) fn list(ctx: &Plane) -> http::Response<Bytes> {

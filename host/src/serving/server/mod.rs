@@ -25,6 +25,7 @@ use crate::control::{self, Addresses, Plane};
 use crate::exchange::{error_response, json_response};
 use crate::limits::{BodyBudget, BudgetPermit};
 use crate::pipeline::{Answer, call_twin};
+use crate::tenancy::{TenantPorts, World};
 use crate::twin::Twin;
 
 mod body;
@@ -127,6 +128,8 @@ pub struct RunningHost {
     addrs: Arc<Addresses>,
     stop: watch::Sender<bool>,
     loops: JoinSet<()>,
+    /// Opens tenants' ports; its listeners drain at shutdown too.
+    tenant_ports: Arc<TenantListeners>,
     /// Removes tenants whose time to live passed while the host serves.
     _reaper: crate::BackgroundTask,
 }
@@ -170,6 +173,14 @@ impl RunningHost {
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         while self.loops.join_next().await.is_some() {}
+        let tenant_loops = std::mem::take(
+            &mut *self
+                .tenant_ports
+                .loops
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()),
+        );
+        tenant_loops.join_all().await;
     }
 }
 
@@ -179,6 +190,9 @@ enum Route {
     /// A twin's own port. By name, looked up per request, so a reloaded
     /// twin takes over its port at once.
     Twin(Arc<str>),
+    /// A tenant's twin's own port: tenant id and twin name, looked up per
+    /// request (a removed tenant answers 404 while its port drains).
+    Tenant(Arc<str>, Arc<str>),
 }
 
 impl Host {
@@ -252,30 +266,111 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
     });
 
     let (stop, stop_rx) = watch::channel(false);
+    let tenant_ports = Arc::new(TenantListeners {
+        ip: config.listen.ip(),
+        by_default: config.own_ports != OwnPorts::None,
+        admin_token: admin_token.clone(),
+        caller: caller.clone(),
+        stop: stop_rx.clone(),
+        drain_timeout: config.drain_timeout,
+        loops: std::sync::Mutex::default(),
+    });
+    let plane = Plane {
+        host: host.clone(),
+        addrs: Some(addrs.clone()),
+        ports: Some(tenant_ports.clone()),
+    };
     let mut loops = JoinSet::new();
     for (listener, route) in listeners {
         let ctx = Ctx {
-            plane: Plane {
-                host: host.clone(),
-                addrs: Some(addrs.clone()),
-            },
+            plane: plane.clone(),
             route,
             admin_token: admin_token.clone(),
             caller: caller.clone(),
         };
-        loops.spawn(accept_loop(
-            listener,
-            ctx,
-            stop_rx.clone(),
-            config.drain_timeout,
-        ));
+        let stop = Stop {
+            host: stop_rx.clone(),
+            tenant: None,
+        };
+        loops.spawn(accept_loop(listener, ctx, stop, config.drain_timeout));
     }
     Ok(RunningHost {
         addrs,
         stop,
         loops,
+        tenant_ports,
         _reaper: host.reap_tenants(TENANT_REAP_INTERVAL),
     })
+}
+
+/// Opens ports for tenants' twins while the host serves (the control
+/// plane's [`PortOpener`]): one listener per twin on a free port of the
+/// shared listener's address, stopped when the tenant goes or the host
+/// shuts down.
+struct TenantListeners {
+    ip: std::net::IpAddr,
+    /// Whether a tenant gets ports when it does not say: when the host
+    /// serves its own twins on ports of their own.
+    by_default: bool,
+    admin_token: Option<Arc<str>>,
+    caller: Arc<CallerPolicy>,
+    stop: watch::Receiver<bool>,
+    drain_timeout: Duration,
+    loops: std::sync::Mutex<JoinSet<()>>,
+}
+
+impl std::fmt::Debug for TenantListeners {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantListeners")
+            .field("ip", &self.ip)
+            .finish()
+    }
+}
+
+impl control::PortOpener for TenantListeners {
+    fn by_default(&self) -> bool {
+        self.by_default
+    }
+
+    fn open(&self, plane: &Plane, world: &World) -> std::io::Result<()> {
+        let Some(id) = world.id() else {
+            return Ok(());
+        };
+        let mut bound = Vec::new();
+        for name in world.twin_names() {
+            let listener = std::net::TcpListener::bind(SocketAddr::new(self.ip, 0))?;
+            listener.set_nonblocking(true)?;
+            bound.push((name, TcpListener::from_std(listener)?));
+        }
+        // Nothing is served until every port is open: a tenant gets all its
+        // ports or none (the caller removes it on an error).
+        let (close, closed) = watch::channel(false);
+        let mut addrs = BTreeMap::new();
+        let mut loops = self.loops.lock().unwrap_or_else(|p| p.into_inner());
+        while loops.try_join_next().is_some() {}
+        for (name, listener) in bound {
+            addrs.insert(
+                name.clone(),
+                local_addr(&listener, SocketAddr::new(self.ip, 0)),
+            );
+            let ctx = Ctx {
+                plane: plane.clone(),
+                route: Route::Tenant(Arc::from(id), Arc::from(name.as_str())),
+                admin_token: self.admin_token.clone(),
+                caller: self.caller.clone(),
+            };
+            let stop = Stop {
+                host: self.stop.clone(),
+                tenant: Some(closed.clone()),
+            };
+            loops.spawn(accept_loop(listener, ctx, stop, self.drain_timeout));
+        }
+        world.set_ports(TenantPorts {
+            addrs,
+            _close: Box::new(close),
+        });
+        Ok(())
+    }
 }
 
 async fn bind(addr: SocketAddr, what: &str, hint: &'static str) -> Result<TcpListener, ServeError> {
@@ -302,12 +397,31 @@ struct Ctx {
     caller: Arc<CallerPolicy>,
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    ctx: Ctx,
-    mut stop: watch::Receiver<bool>,
-    drain_timeout: Duration,
-) {
+/// When a listener stops: at the host's shutdown, or, for a tenant's
+/// twin, also when the tenant is removed (its sender dropped).
+#[derive(Clone)]
+struct Stop {
+    host: watch::Receiver<bool>,
+    tenant: Option<watch::Receiver<bool>>,
+}
+
+impl Stop {
+    async fn requested(&mut self) {
+        match &mut self.tenant {
+            None => {
+                let _ = self.host.changed().await;
+            }
+            Some(tenant) => {
+                tokio::select! {
+                    _ = self.host.changed() => {}
+                    _ = tenant.changed() => {}
+                }
+            }
+        }
+    }
+}
+
+async fn accept_loop(listener: TcpListener, ctx: Ctx, mut stop: Stop, drain_timeout: Duration) {
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
@@ -325,7 +439,7 @@ async fn accept_loop(
                 let _ = stream.set_nodelay(true);
                 connections.spawn(serve_connection(stream, ctx.clone(), stop.clone()));
             }
-            _ = stop.changed() => break,
+            _ = stop.requested() => break,
         }
         // Reap finished connections so the set does not grow without bound.
         while connections.try_join_next().is_some() {}
@@ -344,11 +458,7 @@ async fn accept_loop(
     }
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    ctx: Ctx,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn serve_connection(stream: tokio::net::TcpStream, ctx: Ctx, mut stop: Stop) {
     let service = service_fn(move |req| {
         let ctx = ctx.clone();
         async move {
@@ -382,7 +492,7 @@ async fn serve_connection(
     tokio::pin!(conn);
     tokio::select! {
         _ = conn.as_mut() => {}
-        _ = stop.changed() => {
+        _ = stop.requested() => {
             // Finish the request in flight, then close.
             conn.as_mut().graceful_shutdown();
             let _ = conn.await;
@@ -401,13 +511,32 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         return Answer::Response(refused.into_response());
     }
     let (parts, target) = match &ctx.route {
-        Route::Twin(name) => match admin_alias(name, &parts) {
+        Route::Twin(name) => match admin_alias("", name, &parts) {
             Some(aliased) => (aliased, Target::Control),
             None => {
                 let path = parts.uri.path().to_owned();
                 let target = match ctx.plane.host.twin(name) {
                     Some(twin) => Target::Twin(twin, path),
                     None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
+                };
+                (parts, target)
+            }
+        },
+        Route::Tenant(id, name) => match admin_alias(&format!("tenants/{id}/"), name, &parts) {
+            Some(aliased) => (aliased, Target::Control),
+            None => {
+                let path = parts.uri.path().to_owned();
+                let target = match ctx.plane.host.tenant_registry().get(id) {
+                    Some(world) => {
+                        world.touch();
+                        match world.twin(name) {
+                            Some(twin) => Target::Twin(twin, path),
+                            None => {
+                                Target::Answer(control::unknown_twin_in(&ctx.plane, &world, name))
+                            }
+                        }
+                    }
+                    None => Target::Answer(control::unknown_tenant(id)),
                 };
                 (parts, target)
             }

@@ -22,8 +22,10 @@ pub(super) fn bearer_matches(parts: &http::request::Parts, token: &str) -> bool 
 }
 
 /// WonderTwin served its control plane at `/admin/*` on each twin's own
-/// port; those paths keep working there, as aliases of `/_wt/` for that twin.
+/// port; those paths keep working there, as aliases of `/_wt/` for that twin
+/// (`world` is `""`, or `tenants/{id}/` on a tenant twin's port).
 pub(super) fn admin_alias(
+    world: &str,
     twin: &str,
     parts: &http::request::Parts,
 ) -> Option<http::request::Parts> {
@@ -51,8 +53,8 @@ pub(super) fn admin_alias(
         _ => return None,
     };
     let path_and_query = match parts.uri.query() {
-        Some(query) => format!("{CONTROL_PREFIX}/{target}?{query}"),
-        None => format!("{CONTROL_PREFIX}/{target}"),
+        Some(query) => format!("{CONTROL_PREFIX}/{world}{target}?{query}"),
+        None => format!("{CONTROL_PREFIX}/{world}{target}"),
     };
     let mut aliased = parts.clone();
     aliased.uri = path_and_query.parse().ok()?;
@@ -153,7 +155,8 @@ mod tests {
 
     #[test]
     fn admin_paths_alias_the_control_plane_for_that_twin() {
-        let alias = |uri: &str| admin_alias("stripe", &parts(uri, None)).map(|p| p.uri.to_string());
+        let alias =
+            |uri: &str| admin_alias("", "stripe", &parts(uri, None)).map(|p| p.uri.to_string());
         assert_eq!(
             alias("/admin/reset").as_deref(),
             Some("/_wt/twins/stripe/reset")
@@ -173,6 +176,12 @@ mod tests {
         assert_eq!(
             alias("/admin/quirks").as_deref(),
             Some("/_wt/twins/stripe/config")
+        );
+        assert_eq!(
+            admin_alias("tenants/ci-1/", "stripe", &parts("/admin/reset", None))
+                .map(|p| p.uri.to_string())
+                .as_deref(),
+            Some("/_wt/tenants/ci-1/twins/stripe/reset")
         );
         assert_eq!(alias("/admin/unknown"), None);
         assert_eq!(alias("/v1/customers"), None);
