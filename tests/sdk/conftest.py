@@ -1,9 +1,12 @@
 """Shared fixtures for the vendor-SDK suites.
 
-One `wt-host run` serves every twin in target/twins/ for the whole session, on
-ephemeral ports with a private precompiled cache; tests get each twin's base
-URL from the `wt` fixture and isolate themselves (Stripe: a fresh secret key
-per test is a fresh account) or reset a twin through the control plane.
+One `wt-host run` serves every twin in target/twins/ for the whole run, on
+ephemeral ports with a private precompiled cache. Every test gets a tenant of
+its own from the `wt` fixture: copies of every twin with their own state,
+clock, faults, settings and journal, on ports of their own. So tests can move
+time, inject faults and reset without seeing one another, and run in
+parallel: `pytest -n 2` (pytest-xdist) starts the host once, in the
+controller, and its workers share it.
 """
 
 from __future__ import annotations
@@ -24,28 +27,36 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 class Host:
-    """A running wt-host: the shared listener and each twin's own URL."""
+    """A world on a running wt-host: each twin's base URL and the control
+    plane (a tenant's, under `/_wt/tenants/{id}/`, or the default world's)."""
 
-    def __init__(self, url: str, twins: dict[str, str]):
+    def __init__(self, url: str, twins: dict[str, str], tenant: str | None = None):
         self.url = url
         self.twins = twins
+        self.tenant = tenant
 
     def base_url(self, twin: str) -> str:
         """The twin's own-port URL, with no route prefix (what an SDK gets)."""
         return self.twins[twin]
 
     def prefixed_url(self, twin: str) -> str:
-        return f"{self.url}/{twin}"
+        world = f"/{self.tenant}" if self.tenant else ""
+        return f"{self.url}{world}/{twin}"
 
     def control(self, method: str, path: str, body: dict | None = None):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(f"{self.url}/_wt/{path}", data=data, method=method)
-        request.add_header("content-type", "application/json")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+        world = f"tenants/{self.tenant}/" if self.tenant else ""
+        return _control(self.url, method, f"{world}{path}", body)
 
     def reset(self, twin: str) -> None:
         self.control("POST", f"twins/{twin}/reset")
+
+
+def _control(url: str, method: str, path: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(f"{url}/_wt/{path}", data=data, method=method)
+    request.add_header("content-type", "application/json")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"null")
 
 
 def _start() -> tuple[subprocess.Popen, Host, tempfile.TemporaryDirectory]:
@@ -131,16 +142,61 @@ def hooks():
     receiver.close()
 
 
+def _stop(proc: subprocess.Popen, cache: tempfile.TemporaryDirectory) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        assert proc.wait(timeout=30) == 0, "wt-host exits 0 on SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        cache.cleanup()
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, the controller starts the one host its workers
+    share (they find it in `workerinput`)."""
+    if hasattr(config, "workerinput") or not config.pluginmanager.hasplugin("xdist"):
+        return
+    if getattr(config.option, "numprocesses", None) in (None, 0):
+        return
+    config._wt = _start()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node):
+    proc, host, cache = node.config._wt
+    node.workerinput["wt_url"] = host.url
+    node.workerinput["wt_twins"] = json.dumps(host.twins)
+
+
+def pytest_unconfigure(config):
+    started = getattr(config, "_wt", None)
+    if started is not None:
+        proc, _, cache = started
+        _stop(proc, cache)
+
+
 @pytest.fixture(scope="session")
-def wt():
+def wt_host(request):
+    """The host every test's tenant is made on: the controller's under
+    pytest-xdist, else one started for this session."""
+    workerinput = getattr(request.config, "workerinput", None)
+    if workerinput is not None and "wt_url" in workerinput:
+        yield Host(workerinput["wt_url"], json.loads(workerinput["wt_twins"]))
+        return
     proc, host, cache = _start()
     try:
         yield host
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=30) == 0, "wt-host exits 0 on SIGTERM"
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            cache.cleanup()
+        _stop(proc, cache)
+
+
+@pytest.fixture
+def wt(wt_host):
+    """A tenant of every twin, for this test alone."""
+    made = _control(wt_host.url, "POST", "tenants", {"ttl": "30m"})
+    twins = {name: urls["base_url"] for name, urls in made["twins"].items()}
+    try:
+        yield Host(wt_host.url, twins, tenant=made["id"])
+    finally:
+        _control(wt_host.url, "DELETE", f"tenants/{made['id']}")
