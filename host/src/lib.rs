@@ -66,6 +66,7 @@ use wasmtime::component::Linker;
 pub use cache::CacheOutcome;
 pub use clock::TwinClock;
 pub use engine::Allocator;
+pub use hosting::Tenant;
 pub use limits::Limits;
 pub use server::{OwnPorts, RunningHost, ServeConfig, ServeError};
 pub use tenancy::{TenantError, TenantRequest, TenantSummary};

@@ -4,3 +4,5 @@
 
 mod loading;
 mod tenants;
+
+pub use tenants::Tenant;

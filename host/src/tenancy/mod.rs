@@ -344,6 +344,22 @@ impl Tenants {
         Some(world)
     }
 
+    /// Removes a tenant without waiting: what a dropped handle does. Its
+    /// ports close at once; its pending deliveries are cancelled on the
+    /// runtime, if there is one.
+    pub(crate) fn remove_detached(&self, id: &str) {
+        let removed = self
+            .worlds
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        if let Some(world) = removed
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { world.close().await });
+        }
+    }
+
     /// Removes every tenant whose time to live has passed; returns how many.
     pub(crate) async fn reap(&self) -> usize {
         let now = wall_millis();

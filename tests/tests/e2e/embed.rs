@@ -176,3 +176,53 @@ async fn the_control_plane_answers_in_process_too() {
         .await;
     assert_eq!(unknown.status(), 404);
 }
+
+#[tokio::test]
+async fn a_tenant_handle_is_a_world_of_its_own_until_dropped() {
+    let host = host_with_hello().await;
+    let tenant = host.tenant(wt_host::TenantRequest::default()).unwrap();
+    for _ in 0..2 {
+        let counted = tenant
+            .handle("hello", request("POST", "/counter", ""))
+            .await
+            .unwrap();
+        assert_eq!(counted.status(), 200);
+    }
+    let default = host
+        .handle("hello", request("GET", "/counter", ""))
+        .await
+        .unwrap();
+    assert_eq!(body(&default)["value"], 0);
+
+    tenant.clock().advance(86_400_000);
+    let tenant_time = tenant
+        .handle("hello", request("GET", "/time", ""))
+        .await
+        .unwrap();
+    let default_time = host
+        .handle("hello", request("GET", "/time", ""))
+        .await
+        .unwrap();
+    let ahead = body(&tenant_time)["now_millis"].as_u64().unwrap()
+        - body(&default_time)["now_millis"].as_u64().unwrap();
+    assert!(ahead >= 86_300_000, "{ahead}");
+
+    tenant.reset().await.unwrap();
+    let counter = tenant
+        .handle("hello", request("GET", "/counter", ""))
+        .await
+        .unwrap();
+    assert_eq!(body(&counter)["value"], 0);
+
+    let id = tenant.id().to_owned();
+    assert_eq!(host.tenants().len(), 1);
+    drop(tenant);
+    assert!(host.tenants().is_empty());
+    let gone = host
+        .handle_in(&id, "hello", request("GET", "/counter", ""))
+        .await;
+    assert!(
+        matches!(gone, Err(wt_host::Error::NoSuchTenant(_))),
+        "{gone:?}"
+    );
+}
