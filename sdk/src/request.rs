@@ -164,6 +164,55 @@ impl Request {
             .with_body(value.to_string())
     }
 
+    /// Where the client reached this twin, without the path the twin sees:
+    /// `http://{Host}{X-Forwarded-Prefix}` (`https` when
+    /// `X-Forwarded-Proto` says so). Absolute links a twin returns (a
+    /// hosted page's URL) start with it, so they lead back the way the
+    /// client came: through the host's `/stripe` or `/{tenant}/stripe`
+    /// prefix, or a proxy's. A `Host` or prefix holding anything but plain
+    /// host and path characters is not put into links (`localhost`, no
+    /// prefix, instead).
+    ///
+    /// ```
+    /// use wt_sdk::Request;
+    /// let request = Request::new("GET", "/v1/x")
+    ///     .with_header("host", "127.0.0.1:4100")
+    ///     .with_header("x-forwarded-prefix", "/ci-7/stripe");
+    /// assert_eq!(request.base_url(), "http://127.0.0.1:4100/ci-7/stripe");
+    /// let hostile = Request::new("GET", "/").with_header("host", "a\"><script>");
+    /// assert_eq!(hostile.base_url(), "http://localhost");
+    /// ```
+    pub fn base_url(&self) -> String {
+        let host = self
+            .header("host")
+            .filter(|h| {
+                !h.is_empty()
+                    && h.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
+            })
+            .unwrap_or("localhost");
+        let prefix = self
+            .header("x-forwarded-prefix")
+            .map(|p| p.trim_end_matches('/'))
+            .filter(|p| {
+                p.starts_with('/')
+                    && !p.contains("//")
+                    && p.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"/-._~".contains(&b))
+            })
+            .unwrap_or("");
+        let scheme = match self.header("x-forwarded-proto") {
+            Some(proto) if proto.eq_ignore_ascii_case("https") => "https",
+            _ => "http",
+        };
+        let mut url = String::with_capacity(scheme.len() + 3 + host.len() + prefix.len());
+        url.push_str(scheme);
+        url.push_str("://");
+        url.push_str(host);
+        url.push_str(prefix);
+        url
+    }
+
     /// The first value of header `name`, compared case-insensitively.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

@@ -10,22 +10,47 @@ use crate::twin::CallError;
 
 /// The request a twin sees: `path` already has the route prefix stripped.
 pub fn to_twin_request(parts: &http::request::Parts, path: &str, body: Bytes) -> types::Request {
-    let headers = parts
-        .headers
-        .iter()
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let prefix = route_prefix(parts.uri.path(), path);
+    let mut forwarded_prefix = None;
+    let mut headers: Vec<(String, String)> = Vec::with_capacity(parts.headers.len() + 1);
+    for (name, value) in &parts.headers {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        if !prefix.is_empty() && name == FORWARDED_PREFIX {
+            // A proxy's prefix comes first, then the route's.
+            forwarded_prefix = Some(value);
+            continue;
+        }
+        headers.push((name.as_str().to_owned(), value));
+    }
+    if !prefix.is_empty() {
+        let outer = forwarded_prefix.unwrap_or_default();
+        headers.push((
+            FORWARDED_PREFIX.to_owned(),
+            format!("{}{prefix}", outer.trim_end_matches('/')),
+        ));
+    }
     types::Request {
         method: parts.method.as_str().to_owned(),
         path: path.to_owned(),
         query: parts.uri.query().unwrap_or_default().to_owned(),
         headers,
         body: body.into(),
+    }
+}
+
+/// The header that tells a twin the path prefix it was reached under
+/// (`/stripe`, `/ci-7/stripe`), so the absolute links it builds (a Checkout
+/// Session's `url`) lead back through the same prefix. The de facto
+/// standard name, which proxies also send.
+pub const FORWARDED_PREFIX: &str = "x-forwarded-prefix";
+
+/// The part of `full` in front of `seen`, the path the twin sees: `/stripe`
+/// for `/stripe/v1/customers`, and for `/stripe` itself (seen as `/`).
+fn route_prefix<'a>(full: &'a str, seen: &str) -> &'a str {
+    match full.strip_suffix(seen) {
+        Some(prefix) => prefix,
+        None if seen == "/" => full,
+        None => "",
     }
 }
 
@@ -228,6 +253,46 @@ pub fn json_response(status: StatusCode, body: &serde_json::Value) -> http::Resp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_routed_request_carries_its_prefix_after_a_proxys() {
+        let parts = |uri: &str, proxy: Option<&str>| {
+            let mut request = http::Request::get(uri);
+            if let Some(prefix) = proxy {
+                request = request.header(FORWARDED_PREFIX, prefix);
+            }
+            request.body(()).unwrap().into_parts().0
+        };
+        let prefix = |r: &types::Request| {
+            r.headers
+                .iter()
+                .filter(|(n, _)| n == FORWARDED_PREFIX)
+                .map(|(_, v)| v.clone())
+                .collect::<Vec<_>>()
+        };
+        let shared = to_twin_request(&parts("/ci-7/stripe/v1/x", None), "/v1/x", Bytes::new());
+        assert_eq!(prefix(&shared), ["/ci-7/stripe"]);
+        let bare = to_twin_request(&parts("/stripe", None), "/", Bytes::new());
+        assert_eq!(prefix(&bare), ["/stripe"]);
+        let proxied = to_twin_request(
+            &parts("/stripe/v1/x", Some("/twins/")),
+            "/v1/x",
+            Bytes::new(),
+        );
+        assert_eq!(prefix(&proxied), ["/twins/stripe"]);
+        // On its own port the twin sees the whole path: a proxy's prefix
+        // passes through untouched, and none is made up.
+        let own = to_twin_request(&parts("/v1/x", Some("/twins")), "/v1/x", Bytes::new());
+        assert_eq!(prefix(&own), ["/twins"]);
+        assert!(
+            prefix(&to_twin_request(
+                &parts("/v1/x", None),
+                "/v1/x",
+                Bytes::new()
+            ))
+            .is_empty()
+        );
+    }
 
     #[test]
     fn invalid_twin_status_becomes_a_500_naming_the_twin() {

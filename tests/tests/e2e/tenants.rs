@@ -441,3 +441,46 @@ async fn a_tenants_own_ports_serve_its_twins_and_close_with_it() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn links_a_twin_returns_lead_back_the_way_the_client_came() {
+    let host = HostProcess::start(&[("stripe", twin_path("stripe"))], &[]);
+    let client = reqwest::Client::new();
+    let (status, made) = send(
+        client
+            .post(format!("{}/_wt/tenants", host.url))
+            .json(&json!({"name": "links"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let own = made["twins"]["stripe"]["own_url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bases = [
+        // The default world through the shared listener's prefix.
+        format!("{}/stripe", host.url),
+        // A tenant through the prefix, and on its own port.
+        format!("{}/links/stripe", host.url),
+        own,
+    ];
+    for base in bases {
+        let (status, session) = send(
+            client
+                .post(format!("{base}/v1/checkout/sessions"))
+                .bearer_auth("sk_test_links")
+                .form(&[("mode", "setup"), ("currency", "usd")]),
+        )
+        .await;
+        assert_eq!(status, 200, "{base}: {session}");
+        let url = session["url"].as_str().unwrap();
+        assert!(
+            url.starts_with(&format!("{base}/c/pay/cs_")),
+            "{base}: {url}"
+        );
+        let page = client.get(url).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{url}");
+        let html = page.text().await.unwrap();
+        assert!(html.contains("<form method=\"post\">"), "{html}");
+    }
+}

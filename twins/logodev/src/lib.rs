@@ -257,8 +257,7 @@ fn image(request: &Request, brand: Option<Brand>, identifier: &str) -> Result<Re
 /// The twin's own URL of a brand's logo (logo.dev answers
 /// `https://img.logo.dev/{domain}`; the twin serves the image itself).
 fn logo_url(request: &Request, domain: &str) -> String {
-    let host = request.header("host").unwrap_or("localhost");
-    format!("http://{host}/{domain}")
+    format!("{}/{domain}", request.base_url())
 }
 
 /// `GET /search?q=…[&strategy=typeahead|match]` with the secret key: at most

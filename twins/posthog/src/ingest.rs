@@ -403,8 +403,7 @@ fn merge(
 
 /// The absolute URL of `path?query` on this twin, for `next` links.
 pub fn absolute(request: &Request, path_and_query: &str) -> String {
-    let host = request.header("host").unwrap_or("localhost");
-    format!("http://{host}{path_and_query}")
+    format!("{}{path_and_query}", request.base_url())
 }
 
 /// `limit` from the query: default 100, at most 1000.

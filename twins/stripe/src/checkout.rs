@@ -392,7 +392,7 @@ fn session_object(id: &str, new: &NewSession) -> Value {
         .iter()
         .filter_map(|l| l["amount_total"].as_i64())
         .sum();
-    let host = wire::with_context(|c| c.host.clone());
+    let base_url = wire::with_context(|c| c.base_url.clone());
     json!({
         "id": id, "object": "checkout.session", "adaptive_pricing": {"enabled": false},
         "after_expiration": null, "allow_promotion_codes": null,
@@ -427,7 +427,7 @@ fn session_object(id: &str, new: &NewSession) -> Value {
         "status": "open", "submit_type": null, "subscription": null,
         "success_url": success_url,
         "total_details": {"amount_discount": 0, "amount_shipping": 0, "amount_tax": 0},
-        "ui_mode": "hosted", "url": format!("http://{host}/c/pay/{id}"),
+        "ui_mode": "hosted", "url": format!("{base_url}/c/pay/{id}"),
         "wallet_options": null,
     })
 }
@@ -694,10 +694,9 @@ pub fn page(req: &Request) -> Result<Response, Error> {
     }
     let status = cs["status"].as_str().unwrap_or_default();
     let action = if status == "open" {
-        format!(
-            "<form method=\"post\" action=\"/c/pay/{id}\"><button>Pay with test card \
-             4242</button></form>"
-        )
+        // No `action`: the form posts back to the page's own URL, so it
+        // works under any route prefix.
+        "<form method=\"post\"><button>Pay with test card 4242</button></form>".to_owned()
     } else {
         format!("<p>This session is {}.</p>", wire::escape_html(status))
     };

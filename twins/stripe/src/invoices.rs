@@ -303,7 +303,7 @@ pub fn finalize(inv: &mut Value) -> Result<(), Error> {
     inv["ending_balance"] = json!(0);
     // The hosted page is served by the twin itself (`page`); the twin
     // renders no PDFs, so `invoice_pdf` stays null.
-    inv["hosted_invoice_url"] = json!(wire::with_context(|c| format!("http://{}/i/{id}", c.host)));
+    inv["hosted_invoice_url"] = json!(wire::with_context(|c| format!("{}/i/{id}", c.base_url)));
     wire::publish_page(&id)?;
     if inv["collection_method"] == json!("send_invoice") && inv["due_date"].is_null() {
         inv["due_date"] = json!(t + 30 * 86_400);

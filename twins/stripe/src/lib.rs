@@ -234,23 +234,15 @@ fn account(request: &Request) -> Result<String, Error> {
 }
 
 fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
-    // Links back to the twin use the host the client called; anything that
-    // is not a plain host[:port] is not trusted into them.
-    let host = request
-        .header("host")
-        .filter(|h| {
-            !h.is_empty()
-                && h.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b".-:[]_".contains(&b))
-        })
-        .unwrap_or("127.0.0.1:4111")
-        .to_owned();
+    // Links back to the twin lead the way the client came (host, and the
+    // host's route prefix when there is one).
+    let base_url = request.base_url();
     if let Some(account) = page_account(&request.path) {
         scope::enter(&account?);
         wire::set_context(wire::Context {
             request_id: request_id.to_owned(),
             idempotency_key: None,
-            host,
+            base_url,
         });
         return Ok(PAGE_ROUTER.route(request));
     }
@@ -266,7 +258,7 @@ fn serve(request: Request, request_id: &str) -> Result<Response, Error> {
     wire::set_context(wire::Context {
         request_id: request_id.to_owned(),
         idempotency_key: idempotency_key.clone(),
-        host,
+        base_url,
     });
     // Renewals, trial ends and cancellations due on the twin clock happen
     // before the request is served, so it sees their results.

@@ -665,7 +665,7 @@ fn invoices_and_items() {
     assert!(fin["number"].as_str().unwrap().ends_with("-0001"));
     assert_eq!(
         fin["hosted_invoice_url"],
-        format!("http://127.0.0.1:4111/i/{iid}")
+        format!("http://localhost/i/{iid}")
     );
     let page = call::<Stripe>(Request::new("GET", &format!("/i/{iid}")));
     assert_eq!(page.status, 200);

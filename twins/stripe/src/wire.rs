@@ -26,8 +26,9 @@ pub struct Context {
     pub request_id: String,
     /// The `Idempotency-Key` the client sent.
     pub idempotency_key: Option<String>,
-    /// The `Host` the client called, for URLs that point back at the twin.
-    pub host: String,
+    /// Where the client reached the twin (`Request::base_url`), for URLs
+    /// that point back at it.
+    pub base_url: String,
 }
 
 pub fn set_context(ctx: Context) {
