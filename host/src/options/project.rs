@@ -56,6 +56,9 @@ pub struct Project {
     /// service name), added to `--allow-host`.
     #[serde(default)]
     pub allow_host: Vec<String>,
+    /// A domain twins are also named under (`--domain`):
+    /// `stripe.twins.example.internal`, `stripe.ci-7.twins.example.internal`.
+    pub domain: Option<String>,
     /// Twins by the name they are served under.
     #[serde(default)]
     pub twins: BTreeMap<String, ProjectTwin>,

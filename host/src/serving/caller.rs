@@ -28,6 +28,9 @@ pub(crate) struct CallerPolicy {
     pub(crate) check_host: bool,
     /// Extra names (`--allow-host`) a client may use in `Host`.
     pub(crate) allowed_hosts: Vec<String>,
+    /// The domain twins are named under beside `localhost` (`--domain`):
+    /// `Host: {twin}[.{tenant}].{domain}` routes, and its names are allowed.
+    pub(crate) domain: Option<String>,
     /// Twins may deliver to twin routes of this host (`--allow-outbound self`).
     pub(crate) self_delivery: bool,
 }
@@ -135,7 +138,20 @@ impl CallerPolicy {
                 .allowed_hosts
                 .iter()
                 .any(|h| h.eq_ignore_ascii_case(host))
+            || self
+                .domain
+                .as_deref()
+                .is_some_and(|domain| under_domain(host, domain))
     }
+}
+
+/// Whether `host` is `domain` or a name under it, in any case.
+pub(crate) fn under_domain(host: &str, domain: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host.eq_ignore_ascii_case(domain)
+        || (host.len() > domain.len()
+            && host.as_bytes()[host.len() - domain.len() - 1] == b'.'
+            && host[host.len() - domain.len()..].eq_ignore_ascii_case(domain))
 }
 
 fn forbidden(code: &'static str, message: impl Into<String>) -> Refusal {

@@ -27,6 +27,8 @@ use state::{export_state, import_state};
 pub(crate) struct Addresses {
     pub(crate) shared: std::net::SocketAddr,
     pub(crate) twins: std::collections::BTreeMap<String, std::net::SocketAddr>,
+    /// `--domain`: twins are also named `{twin}[.{tenant}].{domain}`.
+    pub(crate) domain: Option<String>,
 }
 
 /// What the control plane answers from: the host, where it listens, and
@@ -412,6 +414,7 @@ pub(crate) fn twin_urls(ctx: &Plane, world: &World, name: &str) -> serde_json::V
     };
     let shared = addrs.shared;
     let port = shared.port();
+    let domain = addrs.domain.as_deref().unwrap_or("localhost");
     match world.id() {
         None => {
             let own = addrs
@@ -421,13 +424,13 @@ pub(crate) fn twin_urls(ctx: &Plane, world: &World, name: &str) -> serde_json::V
                 .map(|a| format!("http://{a}"));
             json!({
                 "prefixed": format!("http://{shared}/{name}"),
-                "host": format!("http://{name}.localhost:{port}"),
+                "host": format!("http://{name}.{domain}:{port}"),
                 "own": own,
             })
         }
         Some(id) => json!({
             "prefixed": format!("http://{shared}/{id}/{name}"),
-            "host": format!("http://{name}.{id}.localhost:{port}"),
+            "host": format!("http://{name}.{id}.{domain}:{port}"),
             "own": world.own_port(name).map(|a| format!("http://{a}")),
         }),
     }

@@ -484,3 +484,42 @@ async fn links_a_twin_returns_lead_back_the_way_the_client_came() {
         assert!(html.contains("<form method=\"post\">"), "{html}");
     }
 }
+
+#[tokio::test]
+async fn a_domain_names_twins_and_tenants_like_localhost_does() {
+    let host = start(&[
+        "--domain",
+        "Twins.Example.Internal",
+        "--license",
+        "none.jwt",
+    ]);
+    let wt = Plane {
+        host: &host,
+        client: reqwest::Client::new(),
+    };
+    let id = wt.tenant(json!({"twins": ["hello"], "name": "ci-9"})).await;
+    wt.post(&format!("/{id}/hello/counter"), json!({})).await;
+    let by_name = |name: &str| {
+        send(
+            wt.client
+                .get(wt.url("/counter"))
+                .header("host", format!("{name}:4100")),
+        )
+    };
+    assert_eq!(by_name("hello.twins.example.internal").await.1["value"], 0);
+    assert_eq!(
+        by_name("hello.ci-9.twins.example.internal").await.1["value"],
+        1
+    );
+    let (status, refused) = by_name("hello.evil.example").await;
+    assert_eq!(status, 421, "{refused}");
+    let (_, twins) = wt.get(&format!("/_wt/tenants/{id}/twins")).await;
+    let host_url = twins["twins"][0]["urls"]["host"].as_str().unwrap();
+    assert!(
+        host_url.starts_with("http://hello.ci-9.twins.example.internal:"),
+        "{host_url}"
+    );
+    let bad = run_to_exit(&["run", "--domain", "not a domain", "x.wasm"]);
+    assert_eq!(bad.status.code(), Some(2), "{bad:?}");
+    assert!(bad.stderr.contains("--domain"), "{bad:?}");
+}

@@ -188,6 +188,11 @@ pub(crate) struct RunArgs {
     /// plane). Repeatable.
     #[arg(long = "allow-outbound", value_name = "HOST[:PORT]|self")]
     pub(crate) allow_outbound: Vec<String>,
+    /// Name twins under this domain too, for a host reached through DNS:
+    /// `Host: stripe.DOMAIN` and `stripe.TENANT.DOMAIN` route like
+    /// `stripe.localhost`, and names under it are allowed in `Host`.
+    #[arg(long, value_name = "DOMAIN", value_parser = parse_domain)]
+    pub(crate) domain: Option<String>,
     /// Answer to this name in `Host` beside localhost, *.localhost and
     /// loopback addresses (on a loopback --listen, other names are refused,
     /// which stops DNS-rebinding pages). Repeatable.
@@ -316,6 +321,23 @@ fn init_logging(format: LogFormat) {
     };
 }
 
+/// A DNS name (`twins.example.internal`), lower-cased.
+pub(crate) fn parse_domain(text: &str) -> Result<String, String> {
+    let domain = text.trim_end_matches('.').to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if domain.len() > 253 || !domain.split('.').all(label_ok) || domain == "localhost" {
+        return Err(format!(
+            "{text:?} is not a domain name (dot-separated labels of a-z, 0-9 and '-')"
+        ));
+    }
+    Ok(domain)
+}
+
 fn parse_port(spec: &str) -> Result<(String, u16), String> {
     let (name, port) = spec
         .split_once('=')
@@ -335,5 +357,16 @@ mod tests {
         assert_eq!(parse_port("stripe=0"), Ok(("stripe".into(), 0)));
         assert!(parse_port("stripe").is_err());
         assert!(parse_port("stripe=99999").is_err());
+    }
+
+    #[test]
+    fn domains_are_dns_names() {
+        assert_eq!(
+            parse_domain("Twins.Example.Internal.").as_deref(),
+            Ok("twins.example.internal")
+        );
+        for bad in ["", "a..b", "-a.b", "a_b.c", "localhost", "a b"] {
+            assert!(parse_domain(bad).is_err(), "{bad:?}");
+        }
     }
 }

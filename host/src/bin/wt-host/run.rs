@@ -132,6 +132,14 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     plan.ports.retain(|name, _| {
         loaded.iter().any(|info| &info.name == name) || args.ports.iter().any(|(n, _)| n == name)
     });
+    let domain = match (&args.domain, &plan.project.domain) {
+        (Some(flag), _) => Some(flag.clone()),
+        (None, Some(file)) => Some(
+            crate::cli::parse_domain(file)
+                .map_err(|e| BadInput(format!("{}: domain: {e}", plan.file())))?,
+        ),
+        (None, None) => None,
+    };
     let config = ServeConfig {
         listen: plan.listen,
         ports: plan.ports,
@@ -143,6 +151,7 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         drain_timeout: args.drain_timeout,
         admin_token: args.admin_token.clone(),
         allowed_hosts: plan.allow_host.clone(),
+        domain,
     };
     let running = host
         .serve(config)

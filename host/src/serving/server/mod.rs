@@ -64,6 +64,10 @@ pub struct ServeConfig {
     /// loopback addresses, which are all a loopback listener answers to
     /// (a DNS-rebinding page would use a name of its own).
     pub allowed_hosts: Vec<String>,
+    /// A domain the twins are also named under, for hosts reached through
+    /// DNS (`stripe.twins.example.internal`, `stripe.ci-7.twins.example.internal`):
+    /// routed like `*.localhost`, and allowed in `Host`.
+    pub domain: Option<String>,
 }
 
 /// Which port a twin listens on when `ports` does not say.
@@ -86,6 +90,7 @@ impl Default for ServeConfig {
             drain_timeout: Duration::from_secs(10),
             admin_token: None,
             allowed_hosts: Vec::new(),
+            domain: None,
         }
     }
 }
@@ -243,6 +248,7 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
     let mut addrs = Addresses {
         shared: local_addr(&listeners[0].0, config.listen),
         twins: BTreeMap::new(),
+        domain: config.domain.clone(),
     };
     for (listener, route) in &listeners[1..] {
         if let Route::Twin(twin) = route {
@@ -262,6 +268,7 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
     let caller = Arc::new(CallerPolicy {
         check_host: config.listen.ip().is_loopback(),
         allowed_hosts: config.allowed_hosts.clone(),
+        domain: config.domain.clone(),
         self_delivery: host.outbound_policy().allows_self(),
     });
 

@@ -76,7 +76,7 @@ pub(super) enum Target {
 /// segment is never ambiguous.
 pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let path = parts.uri.path();
-    if let Some((twin, tenant)) = host_labels(parts) {
+    if let Some((twin, tenant)) = host_labels(parts, ctx.caller.domain.as_deref()) {
         return match tenant {
             None => twin_of(ctx, &ctx.plane.host.default_world(), twin, path.to_owned()),
             Some(id) => match ctx.plane.host.tenant_registry().get(id) {
@@ -123,15 +123,20 @@ fn twin_of(ctx: &Ctx, world: &World, name: &str, path: String) -> Target {
 }
 
 /// The `<twin>` and `<tenant>` of `Host: <twin>.localhost[:port]` or
-/// `Host: <twin>.<tenant>.localhost[:port]`, if that is the form.
-fn host_labels(parts: &http::request::Parts) -> Option<(&str, Option<&str>)> {
+/// `Host: <twin>.<tenant>.localhost[:port]` (or under `domain`), if that is
+/// the form.
+fn host_labels<'a>(
+    parts: &'a http::request::Parts,
+    domain: Option<&str>,
+) -> Option<(&'a str, Option<&'a str>)> {
     let host = parts
         .headers
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.host())?;
     let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
-    let labels = host.strip_suffix(".localhost")?;
+    let labels = strip_domain(host, "localhost")
+        .or_else(|| domain.and_then(|domain| strip_domain(host, domain)))?;
     let (twin, tenant) = match labels.split_once('.') {
         None => (labels, None),
         Some((twin, tenant)) if !tenant.contains('.') => (twin, Some(tenant)),
@@ -139,6 +144,16 @@ fn host_labels(parts: &http::request::Parts) -> Option<(&str, Option<&str>)> {
     };
     let empty = twin.is_empty() || tenant.is_some_and(str::is_empty);
     (!empty).then_some((twin, tenant))
+}
+
+/// `host` without `.{domain}` at its end (any case), if it ends so.
+fn strip_domain<'a>(host: &'a str, domain: &str) -> Option<&'a str> {
+    let cut = host.len().checked_sub(domain.len() + 1)?;
+    if !host.is_char_boundary(cut) {
+        return None;
+    }
+    let (labels, tail) = host.split_at(cut);
+    (tail.as_bytes()[0] == b'.' && tail[1..].eq_ignore_ascii_case(domain)).then_some(labels)
 }
 
 #[cfg(test)]
@@ -190,7 +205,8 @@ mod tests {
     #[test]
     fn host_labels_read_twin_and_tenant_dot_localhost_with_or_without_port() {
         let labels = |host: Option<&str>| {
-            host_labels(&parts("/x", host)).map(|(t, n)| (t.to_owned(), n.map(str::to_owned)))
+            host_labels(&parts("/x", host), Some("twins.example.internal"))
+                .map(|(t, n)| (t.to_owned(), n.map(str::to_owned)))
         };
         let twin = |t: &str| Some((t.to_owned(), None));
         let tenant = |t: &str, n: &str| Some((t.to_owned(), Some(n.to_owned())));
@@ -203,6 +219,16 @@ mod tests {
         assert_eq!(labels(Some("localhost:4100")), None);
         assert_eq!(labels(Some("127.0.0.1:4100")), None);
         assert_eq!(labels(Some("a.b.c.localhost")), None);
+        assert_eq!(
+            labels(Some("stripe.twins.example.internal")),
+            twin("stripe")
+        );
+        assert_eq!(
+            labels(Some("stripe.ci-7.TWINS.example.internal:80")),
+            tenant("stripe", "ci-7")
+        );
+        assert_eq!(labels(Some("twins.example.internal")), None);
+        assert_eq!(labels(Some("stripe.example.internal")), None);
         assert_eq!(labels(Some(".b.localhost")), None);
         assert_eq!(labels(Some("a..localhost")), None);
         assert_eq!(labels(None), None);
