@@ -16,7 +16,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    async fn start(script: Vec<u16>) -> Self {
+    pub(crate) async fn start(script: Vec<u16>) -> Self {
         Self::spawn(script, None).await
     }
 

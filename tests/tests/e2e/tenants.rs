@@ -523,3 +523,48 @@ async fn a_domain_names_twins_and_tenants_like_localhost_does() {
     assert_eq!(bad.status.code(), Some(2), "{bad:?}");
     assert!(bad.stderr.contains("--domain"), "{bad:?}");
 }
+
+#[tokio::test]
+async fn a_tenants_deliveries_and_license_check_are_its_own() {
+    let host = HostProcess::start(
+        &[
+            ("adversary", fixture_path("adversary")),
+            ("pro", fixture_path("licensed")),
+        ],
+        &["--license", "none.jwt"],
+    );
+    let wt = Plane {
+        host: &host,
+        client: reqwest::Client::new(),
+    };
+    let receiver = crate::outbound::Receiver::start(vec![]).await;
+    let id = wt.tenant(json!({"name": "hooks"})).await;
+    let (status, queued) = send(
+        wt.client
+            .post(wt.url(&format!("/{id}/adversary/send?url={}", receiver.url)))
+            .body("from-the-tenant"),
+    )
+    .await;
+    assert_eq!(status, 200, "{queued}");
+    let (_, log) = wt
+        .post(
+            &format!("/_wt/tenants/{id}/twins/adversary/outbound/flush"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(log["deliveries"][0]["status"], "delivered", "{log}");
+    assert_eq!(log["deliveries"][0]["body"], "from-the-tenant");
+    assert_eq!(receiver.count(), 1);
+    let (_, default_log) = wt.get("/_wt/twins/adversary/outbound").await;
+    assert_eq!(
+        default_log["deliveries"],
+        json!([]),
+        "the default world sent nothing"
+    );
+
+    // The tenant's copy of a paid twin is checked against the host's
+    // license like the original: none here, so 402 in both worlds.
+    let (tenant_status, refusal) = wt.get(&format!("/{id}/pro/config")).await;
+    assert_eq!(tenant_status, 402, "{refusal}");
+    assert_eq!(wt.get("/pro/config").await.0, 402);
+}
