@@ -175,6 +175,7 @@ impl HostBuilder {
                 licensing: self.licensing.unwrap_or_default(),
                 default: Arc::new(World::default_world(TwinClock::default())),
                 tenants: Tenants::default(),
+                shutdown: tokio::sync::watch::Sender::new(false),
             }),
         })
     }
@@ -221,6 +222,8 @@ struct HostInner {
     /// The twins `run` loads, on the operator's clock.
     default: Arc<World>,
     tenants: Tenants,
+    /// Set by `POST /_wt/shutdown`; `wt-host run` drains and exits.
+    shutdown: tokio::sync::watch::Sender<bool>,
     body_budget: Arc<limits::BodyBudget>,
 }
 
@@ -400,6 +403,19 @@ impl Host {
     /// Twin time of the default world, shared by its twins.
     pub fn clock(&self) -> &TwinClock {
         self.inner.default.clock()
+    }
+
+    /// Asks whoever serves this host to stop (what `POST /_wt/shutdown`
+    /// and `wt-host down` do); see [`Host::shutdown_requested`].
+    pub fn request_shutdown(&self) {
+        self.inner.shutdown.send_replace(true);
+    }
+
+    /// Resolves once a shutdown was asked for: `wt-host run` waits for this
+    /// beside SIGINT and SIGTERM, then drains.
+    pub async fn shutdown_requested(&self) {
+        let mut asked = self.inner.shutdown.subscribe();
+        let _ = asked.wait_for(|asked| *asked).await;
     }
 
     /// Which instance allocator the engine is using.

@@ -93,11 +93,15 @@ pub(crate) async fn control(
     };
     match (&parts.method, segments.as_slice()) {
         (&Method::GET, ["metrics"]) => metrics(ctx),
+        (&Method::POST, ["shutdown"]) => {
+            ctx.host.request_shutdown();
+            json_response(StatusCode::ACCEPTED, &json!({ "shutting_down": true }))
+        }
         (&Method::POST, ["tenants"]) => tenants::create(ctx, body).await,
         (&Method::GET, ["tenants"]) => tenants::list(ctx),
         (&Method::GET, ["tenants", id]) => tenants::show(ctx, id),
         (&Method::DELETE, ["tenants", id]) => tenants::delete(ctx, id).await,
-        (_, ["metrics" | "tenants"] | ["tenants", _]) => not_allowed(&request),
+        (_, ["metrics" | "tenants" | "shutdown"] | ["tenants", _]) => not_allowed(&request),
         (_, ["tenants", id, rest @ ..]) => match ctx.host.tenant_registry().get(id) {
             Some(world) => {
                 world.touch();

@@ -10,6 +10,7 @@ mod embed;
 mod fuzz;
 mod instances;
 mod license;
+mod lifecycle;
 mod operations;
 mod outbound;
 mod project;

@@ -29,6 +29,43 @@ enum Command {
     Inspect(InspectArgs),
     /// Print the versions this binary was built with.
     Version,
+    /// Start a host in the background (the arguments of `run`), return once
+    /// every twin is ready, and print the URLs. Its pid, log and URL go in
+    /// `.wt/` beside wt.toml; the other verbs find it there.
+    Up {
+        #[command(flatten)]
+        run: Box<RunArgs>,
+        /// How long to wait for every twin to be ready.
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = units::parse_duration)]
+        timeout: Duration,
+    },
+    /// Stop the host `up` started here (or at --url): it drains, then exits.
+    Down {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Whether a host is up, with its twins, their health and the tenants.
+    Status {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Print the log of the host `up` started here (one twin's lines with
+    /// TWIN).
+    Logs {
+        twin: Option<String>,
+        /// Keep printing what is appended.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Wait until a host answers (one started elsewhere: a container, a
+    /// service in CI).
+    Wait {
+        /// How long to wait.
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = units::parse_duration)]
+        timeout: Duration,
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Make, list or delete tenants on a running host: isolated worlds of
     /// twins for parallel test suites.
     Tenant {
@@ -254,6 +291,13 @@ impl Cli {
         match self.command {
             Command::Run(args) => crate::run::run(*args).await,
             Command::Inspect(args) => inspect(args).await,
+            Command::Up { run, timeout } => {
+                crate::lifecycle::up(timeout, run.admin_token.as_deref()).await
+            }
+            Command::Down { remote } => crate::lifecycle::down(&remote).await,
+            Command::Status { remote } => crate::lifecycle::status(&remote).await,
+            Command::Logs { twin, follow } => crate::lifecycle::logs(twin.as_deref(), follow).await,
+            Command::Wait { timeout, remote } => crate::lifecycle::wait(&remote, timeout).await,
             Command::Tenant { command, remote } => remote.tenant(command).await,
             Command::Reset { twin, remote } => remote.reset(twin).await,
             Command::State { command, remote } => remote.state(command).await,

@@ -4,6 +4,7 @@
 mod cli;
 mod errors;
 mod license_cli;
+mod lifecycle;
 mod registry_cli;
 mod remote;
 mod run;

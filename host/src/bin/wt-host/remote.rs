@@ -108,10 +108,19 @@ pub struct RequestsArgs {
 }
 
 impl Remote {
-    /// `--url`/`WT_URL`, else the project file's `listen`, else the default.
-    fn base_url(&self) -> anyhow::Result<String> {
+    /// The admin token given, if any.
+    pub(crate) fn admin_token(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    /// `--url`/`WT_URL`, else the host `wt-host up` started here
+    /// (`.wt/host.url`), else the project file's `listen`, else the default.
+    pub(crate) fn base_url(&self) -> anyhow::Result<String> {
         if let Some(url) = &self.url {
-            return Ok(url.clone());
+            return Ok(url.trim_end_matches('/').to_owned());
+        }
+        if let Some(url) = crate::lifecycle::Files::here().url() {
+            return Ok(url);
         }
         if let Some(path) = wt_host::project::Project::find() {
             let project = wt_host::project::Project::load(&path)
@@ -123,7 +132,23 @@ impl Remote {
         Ok("http://127.0.0.1:4100".to_owned())
     }
 
-    async fn send(
+    /// `GET`s a control path and returns its JSON whatever the status (the
+    /// health report is 503 when a twin is down, and still the answer).
+    pub(crate) async fn send_any(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}/_wt/{path}", self.base_url()?);
+        let mut request = reqwest::Client::new().request(method, &url);
+        if let Some(token) = &self.admin_token {
+            request = request.bearer_auth(token);
+        }
+        let text = request.send().await?.text().await?;
+        serde_json::from_str(&text).with_context(|| format!("{url} did not answer JSON: {text}"))
+    }
+
+    pub(crate) async fn send(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -169,7 +169,10 @@ pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
         .watch
         .then(|| host.watch_files(std::time::Duration::from_millis(500)));
 
-    shutdown.recv().await;
+    tokio::select! {
+        _ = shutdown.recv() => {}
+        _ = host.shutdown_requested() => {}
+    }
     tracing::info!("shutting down: draining in-flight requests");
     running.shutdown().await;
     Ok(())
