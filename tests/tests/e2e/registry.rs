@@ -362,3 +362,52 @@ fn a_pro_twin_from_the_registry_needs_a_license_under_its_registry_name() {
     assert_eq!(twins["twins"][0]["identity"], "acme/paid");
     assert_eq!(twins["twins"][0]["license"]["state"], "license_missing");
 }
+
+#[test]
+fn install_with_no_names_installs_the_project_and_frozen_refuses_changes() {
+    let env = Env::new();
+    ok(&env.publish(&twin_path("hello"), &[]));
+    let project = env.dir.path().join("project");
+    std::fs::create_dir_all(&project).unwrap();
+    std::fs::write(
+        project.join("wt.toml"),
+        format!(
+            "registries = [\"{}\"]\n\n[twins.hello]\nsource = \"hello\"\n",
+            env.registry().display()
+        ),
+    )
+    .unwrap();
+    let install = |extra: &[&str]| {
+        let store = env.store().display().to_string();
+        let out = std::process::Command::new(wt_tests::wt_host_bin())
+            .args(["install", "--install-dir", &store])
+            .args(extra)
+            .current_dir(&project)
+            .env_remove("WT_REGISTRY")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Nothing pinned yet: --frozen changes nothing and says what to do.
+    let (code, _, err) = install(&["--frozen"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("hello is not pinned"), "{err}");
+    assert!(!project.join("wt.lock").exists());
+    assert!(!env.store().join("hello").exists());
+
+    let (code, out, err) = install(&[]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("installed hello@0.1.0 sha256:"), "{out}");
+    assert!(
+        std::fs::read_to_string(project.join("wt.lock"))
+            .unwrap()
+            .contains("hello")
+    );
+    let (code, out, err) = install(&["--frozen"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("installed hello@0.1.0"), "{out}");
+}

@@ -104,12 +104,16 @@ impl RegistryArgs {
 #[derive(Debug, Args)]
 pub struct InstallArgs {
     /// Twins to install: NAME, NAME@VERSION or NAME@latest (NAME is `name`
-    /// or `owner/name`).
-    #[arg(value_name = "TWIN", required = true)]
+    /// or `owner/name`). With none, the registry twins ./wt.toml names.
+    #[arg(value_name = "TWIN")]
     specs: Vec<String>,
     /// Download again even if an intact copy is installed.
     #[arg(long)]
     force: bool,
+    /// Install exactly what wt.lock pins; fail, changing nothing, if it
+    /// would change (a twin not pinned, or pinned to other bytes). For CI.
+    #[arg(long)]
+    frozen: bool,
     #[command(flatten)]
     registry: RegistryArgs,
     #[command(flatten)]
@@ -187,16 +191,75 @@ pub fn registry_error(err: RegistryError) -> anyhow::Error {
     }
 }
 
-pub async fn install(args: InstallArgs) -> anyhow::Result<()> {
+/// What `install` with no names installs: the sources of ./wt.toml's twins
+/// that are registry twins rather than files.
+fn project_specs() -> anyhow::Result<Vec<String>> {
+    let path = wt_host::project::Project::find().ok_or_else(|| {
+        BadInput("name twins to install (NAME, NAME@VERSION), or run it beside a wt.toml".into())
+    })?;
+    let project = wt_host::project::Project::load(&path).map_err(|e| BadInput(e.to_string()))?;
+    let specs: Vec<String> = project
+        .twins
+        .values()
+        .map(|twin| twin.source.clone())
+        .filter(|source| !is_file_arg(source))
+        .collect();
+    if specs.is_empty() {
+        return Err(BadInput(format!(
+            "{}: names no registry twins to install (its twins are files)",
+            path.display()
+        ))
+        .into());
+    }
+    Ok(specs)
+}
+
+pub async fn install(mut args: InstallArgs) -> anyhow::Result<()> {
+    if args.specs.is_empty() {
+        args.specs = project_specs()?;
+    }
     let registries = args.registry.registries()?;
     let store = args.store.store()?;
     let mut lock = args.store.lock()?;
+    let mut resolved_all = Vec::new();
     for text in &args.specs {
         let spec = Spec::parse(text).map_err(registry_error)?;
         let resolved = registries
             .resolve(&spec, lock.get(&spec.name))
             .await
             .map_err(registry_error)?;
+        resolved_all.push(resolved);
+    }
+    if args.frozen {
+        // Checked for every twin before anything is downloaded.
+        for resolved in &resolved_all {
+            match lock.get(&resolved.name) {
+                Some(pinned)
+                    if pinned.version == resolved.version
+                        && pinned.sha256 == resolved.artifact.sha256 => {}
+                Some(pinned) => {
+                    return Err(BadInput(format!(
+                        "--frozen: {} is pinned to {} in {} but would install {} (sha256 {}); run `wt-host install` without --frozen and commit the lockfile",
+                        resolved.name,
+                        pinned.version,
+                        lock.path().display(),
+                        resolved.version,
+                        resolved.artifact.sha256
+                    ))
+                    .into());
+                }
+                None => {
+                    return Err(BadInput(format!(
+                        "--frozen: {} is not pinned in {}; run `wt-host install` without --frozen and commit the lockfile",
+                        resolved.name,
+                        lock.path().display()
+                    ))
+                    .into());
+                }
+            }
+        }
+    }
+    for resolved in resolved_all {
         if args.force {
             // Only the entry goes: a failed download leaves nothing behind
             // that could pass for installed.
