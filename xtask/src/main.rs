@@ -175,7 +175,56 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         .args(extra)
         .env("WT_TWINS_DIR", root.join("target").join("twins"));
     status(test, "cargo test")?;
-    sdk_tests(root)
+    sdk_tests(root)?;
+    python_package_tests(root)
+}
+
+/// `pip install wondertwin` as a user would: the wheel built from this
+/// tree's `wt-host` and twins (dist/python/build_wheel.py), installed into
+/// a fresh virtualenv with the vendor SDKs, and dist/python/example run
+/// from outside the repo so the installed package is what is imported.
+fn python_package_tests(root: &Path) -> Result<()> {
+    let out = root.join("target").join("dist-test").join("python");
+    let _ = std::fs::remove_dir_all(&out);
+    let mut build = Command::new("python3");
+    build
+        .arg(root.join("dist/python/build_wheel.py"))
+        .arg("--binary")
+        .arg(root.join("target/debug/wt-host"))
+        .arg("--twins")
+        .arg(root.join("target/twins"))
+        .arg("--out")
+        .arg(&out);
+    status(build, "building the wondertwin wheel")?;
+    let wheel = std::fs::read_dir(&out)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .context("no wheel was built")?;
+    let venv = out.join("venv");
+    let mut create = Command::new("python3");
+    create.arg("-m").arg("venv").arg(&venv);
+    status(create, "python3 -m venv (for the wondertwin wheel)")?;
+    let python = venv.join("bin").join("python");
+    let mut install = Command::new(&python);
+    install
+        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .arg(&wheel)
+        .arg("-r")
+        .arg(root.join("dist/python/example/requirements.txt"));
+    status(install, "pip install the wondertwin wheel and the example's SDKs")?;
+    let suite = out.join("example");
+    std::fs::create_dir_all(&suite)?;
+    std::fs::copy(
+        root.join("dist/python/example/test_example.py"),
+        suite.join("test_example.py"),
+    )?;
+    let mut pytest = Command::new(&python);
+    pytest
+        .current_dir(&suite)
+        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"])
+        .env_remove("WT_URL")
+        .env_remove("WT_HOST_BIN");
+    status(pytest, "the wondertwin example suite (dist/python/example)")
 }
 
 /// The vendors' own SDKs judge each twin: pytest suites under `tests/sdk/`,
