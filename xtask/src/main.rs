@@ -37,9 +37,15 @@ fn run() -> Result<()> {
         "run" => serve(&root, &rest),
         "test" => test(&root, &rest),
         "ci" => ci(&root),
+        // The package tests alone, against what `test` last built.
+        "packages" => {
+            let binary = packaged_binary(&root)?;
+            python_package_tests(&root, &binary)?;
+            node_package_tests(&root, &binary)
+        }
         "dist" => dist::dist(&root, &rest),
         _ => bail!(
-            "usage: cargo xtask <run [wt-host args…] | test [cargo test args…] | ci | build-twins | dist [--target TRIPLE]…>"
+            "usage: cargo xtask <run [wt-host args…] | test [cargo test args…] | ci | packages | build-twins | dist [--target TRIPLE]…>"
         ),
     }
 }
@@ -176,21 +182,43 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
         .env("WT_TWINS_DIR", root.join("target").join("twins"));
     status(test, "cargo test")?;
     sdk_tests(root)?;
-    python_package_tests(root)
+    let binary = packaged_binary(root)?;
+    python_package_tests(root, &binary)?;
+    node_package_tests(root, &binary)
+}
+
+/// The `wt-host` the package tests wrap: the debug build the tests just
+/// used, without its debug info when `strip` is there (171 MB -> 50 MB,
+/// which is most of what packing costs).
+fn packaged_binary(root: &Path) -> Result<PathBuf> {
+    let built = root.join("target/debug/wt-host");
+    let out = root.join("target/dist-test");
+    std::fs::create_dir_all(&out)?;
+    let packaged = out.join("wt-host");
+    let stripped = Command::new("strip")
+        .arg("-o")
+        .arg(&packaged)
+        .arg(&built)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !stripped {
+        std::fs::copy(&built, &packaged)?;
+    }
+    Ok(packaged)
 }
 
 /// `pip install wondertwin` as a user would: the wheel built from this
 /// tree's `wt-host` and twins (dist/python/build_wheel.py), installed into
 /// a fresh virtualenv with the vendor SDKs, and dist/python/example run
 /// from outside the repo so the installed package is what is imported.
-fn python_package_tests(root: &Path) -> Result<()> {
+fn python_package_tests(root: &Path, binary: &Path) -> Result<()> {
     let out = root.join("target").join("dist-test").join("python");
     let _ = std::fs::remove_dir_all(&out);
     let mut build = Command::new("python3");
     build
         .arg(root.join("dist/python/build_wheel.py"))
         .arg("--binary")
-        .arg(root.join("target/debug/wt-host"))
+        .arg(binary)
         .arg("--twins")
         .arg(root.join("target/twins"))
         .arg("--out")
@@ -207,11 +235,20 @@ fn python_package_tests(root: &Path) -> Result<()> {
     let python = venv.join("bin").join("python");
     let mut install = Command::new(&python);
     install
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+        ])
         .arg(&wheel)
         .arg("-r")
         .arg(root.join("dist/python/example/requirements.txt"));
-    status(install, "pip install the wondertwin wheel and the example's SDKs")?;
+    status(
+        install,
+        "pip install the wondertwin wheel and the example's SDKs",
+    )?;
     let suite = out.join("example");
     std::fs::create_dir_all(&suite)?;
     std::fs::copy(
@@ -221,7 +258,15 @@ fn python_package_tests(root: &Path) -> Result<()> {
     let mut pytest = Command::new(&python);
     pytest
         .current_dir(&suite)
-        .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"])
+        .args([
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-W",
+            "ignore::DeprecationWarning",
+        ])
         .env_remove("WT_URL")
         .env_remove("WT_HOST_BIN");
     status(pytest, "the wondertwin example suite (dist/python/example)")
@@ -295,4 +340,110 @@ fn ci(root: &Path) -> Result<()> {
     ]);
     status(clippy, "cargo clippy")?;
     test(root, &[])
+}
+
+/// `npm install @wondertwin/wt` as a user would: the main package (client,
+/// types, the twins) and this platform's binary package, packed with
+/// `npm pack`, installed from the tarballs into a scratch project with the
+/// stripe and resend npm SDKs, and dist/node/example run with `node --test`.
+fn node_package_tests(root: &Path, binary: &Path) -> Result<()> {
+    let Some(npm) = which("npm") else {
+        println!("skipped the @wondertwin/wt package test: npm is not installed");
+        return Ok(());
+    };
+    let out = root.join("target/dist-test/node");
+    let _ = std::fs::remove_dir_all(&out);
+    let main_dir = out.join("wt");
+    std::fs::create_dir_all(main_dir.join("twins"))?;
+    for file in ["package.json", "index.js", "index.d.ts"] {
+        std::fs::copy(root.join("dist/node/wt").join(file), main_dir.join(file))?;
+    }
+    for twin in std::fs::read_dir(root.join("target/twins"))? {
+        let path = twin?.path();
+        let keep = path.extension().is_some_and(|e| e == "wasm")
+            && path.file_stem().is_some_and(|s| s != "hello");
+        if keep {
+            std::fs::copy(
+                &path,
+                main_dir
+                    .join("twins")
+                    .join(path.file_name().context("a name")?),
+            )?;
+        }
+    }
+    // The platform package, as esbuild ships its binaries.
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let cpu = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    let platform = format!("wt-{os}-{cpu}");
+    let platform_dir = out.join(&platform);
+    std::fs::create_dir_all(platform_dir.join("bin"))?;
+    std::fs::copy(binary, platform_dir.join("bin/wt-host"))?;
+    std::fs::write(
+        platform_dir.join("package.json"),
+        format!(
+            "{{\"name\": \"@wondertwin/{platform}\", \"version\": \"0.1.0\", \"os\": [\"{os}\"], \"cpu\": [\"{cpu}\"], \"files\": [\"bin/\"], \"license\": \"Apache-2.0\"}}\n"
+        ),
+    )?;
+    for dir in [&main_dir, &platform_dir] {
+        let mut pack = Command::new(&npm);
+        pack.current_dir(dir)
+            .args(["pack", "--silent", "--pack-destination"])
+            .arg(&out);
+        status(pack, "npm pack")?;
+    }
+    let project = out.join("project");
+    std::fs::create_dir_all(&project)?;
+    std::fs::copy(
+        root.join("dist/node/example/twins.test.js"),
+        project.join("twins.test.js"),
+    )?;
+    let example: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(
+        root.join("dist/node/example/package.json"),
+    )?)?;
+    let mut manifest = example.clone();
+    let main_tgz = format!("file:{}", out.join("wondertwin-wt-0.1.0.tgz").display());
+    let platform_tgz = format!(
+        "file:{}",
+        out.join(format!("wondertwin-{platform}-0.1.0.tgz"))
+            .display()
+    );
+    manifest["devDependencies"]["@wondertwin/wt"] = main_tgz.into();
+    manifest["devDependencies"][format!("@wondertwin/{platform}")] = platform_tgz.clone().into();
+    // Until it is published, the platform package the main one names comes
+    // from the tarball.
+    manifest["overrides"] = serde_json::json!({ format!("@wondertwin/{platform}"): platform_tgz });
+    std::fs::write(
+        project.join("package.json"),
+        serde_json::to_string_pretty(&manifest)?,
+    )?;
+    let mut install = Command::new(&npm);
+    install
+        .current_dir(&project)
+        .args(["install", "--no-audit", "--no-fund", "--loglevel=error"]);
+    status(
+        install,
+        "npm install (the @wondertwin/wt tarballs, stripe, resend)",
+    )?;
+    let mut test = Command::new("node");
+    test.current_dir(&project)
+        .arg("--test")
+        .env_remove("WT_URL")
+        .env_remove("WT_HOST_BIN");
+    status(test, "the @wondertwin/wt example suite (dist/node/example)")
+}
+
+/// The path of `program` on PATH, if it is there.
+fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(program))
+            .find(|path| path.is_file())
+    })
 }
