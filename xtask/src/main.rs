@@ -41,7 +41,8 @@ fn run() -> Result<()> {
         "packages" => {
             let binary = packaged_binary(&root)?;
             python_package_tests(&root, &binary)?;
-            node_package_tests(&root, &binary)
+            node_package_tests(&root, &binary)?;
+            go_package_tests(&root, &binary)
         }
         "dist" => dist::dist(&root, &rest),
         _ => bail!(
@@ -184,7 +185,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     sdk_tests(root)?;
     let binary = packaged_binary(root)?;
     python_package_tests(root, &binary)?;
-    node_package_tests(root, &binary)
+    node_package_tests(root, &binary)?;
+    go_package_tests(root, &binary)
 }
 
 /// The `wt-host` the package tests wrap: the debug build the tests just
@@ -446,4 +448,42 @@ fn which(program: &str) -> Option<PathBuf> {
             .map(|dir| dir.join(program))
             .find(|path| path.is_file())
     })
+}
+
+/// The `wttest` Go module as a user's tests use it: `go vet` on the module,
+/// then dist/go/example (which `replace`s the module by its path) with
+/// `go test`, offline (GOPROXY=off: the module needs the standard library
+/// only). Go is installed from Debian's packages when it is missing and
+/// this runs as root with apt-get, as in CI; otherwise the test is skipped
+/// and says why.
+fn go_package_tests(root: &Path, binary: &Path) -> Result<()> {
+    if which("go").is_none() {
+        let root_user = std::env::var("USER").is_ok_and(|u| u == "root")
+            || std::env::var("HOME").is_ok_and(|h| h == "/root");
+        if which("apt-get").is_some() && root_user {
+            let mut install = Command::new("apt-get");
+            install
+                .args(["install", "-y", "-q", "golang-go"])
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdout(std::process::Stdio::null());
+            status(install, "apt-get install golang-go (for the wttest Go module)")?;
+        } else {
+            println!("skipped the wttest Go module test: go is not installed (apt-get install golang-go)");
+            return Ok(());
+        }
+    }
+    let mut vet = Command::new("go");
+    vet.current_dir(root.join("dist/go/wttest"))
+        .args(["vet", "./..."])
+        .env("GOPROXY", "off");
+    status(vet, "go vet (dist/go/wttest)")?;
+    let mut test = Command::new("go");
+    test.current_dir(root.join("dist/go/example"))
+        .args(["test", "-count=1", "./..."])
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("WT_HOST_BIN", binary)
+        .env("WT_TWINS_DIR", root.join("target/twins"))
+        .env_remove("WT_URL");
+    status(test, "the wttest example (go test in dist/go/example)")
 }
