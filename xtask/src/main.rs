@@ -466,9 +466,14 @@ fn go_package_tests(root: &Path, binary: &Path) -> Result<()> {
                 .args(["install", "-y", "-q", "golang-go"])
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .stdout(std::process::Stdio::null());
-            status(install, "apt-get install golang-go (for the wttest Go module)")?;
+            status(
+                install,
+                "apt-get install golang-go (for the wttest Go module)",
+            )?;
         } else {
-            println!("skipped the wttest Go module test: go is not installed (apt-get install golang-go)");
+            println!(
+                "skipped the wttest Go module test: go is not installed (apt-get install golang-go)"
+            );
             return Ok(());
         }
     }

@@ -107,3 +107,77 @@ fn up_says_why_run_did_not_start() {
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+/// `dist/ci/wt-ci.sh`, what the GitHub Action and the GitLab snippet run.
+fn ci_script(
+    dir: &Path,
+    args: &[&str],
+    github_env: Option<&Path>,
+) -> (Option<i32>, String, String) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dist/ci/wt-ci.sh");
+    let bin_dir = wt_host_bin().parent().unwrap().to_path_buf();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut command = Command::new("sh");
+    command
+        .arg(script)
+        .args(args)
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("WT_CACHE_DIR", dir.join("cache"))
+        .env_remove("WT_URL")
+        .env_remove("GITHUB_ENV");
+    if let Some(file) = github_env {
+        command.env("GITHUB_ENV", file);
+    }
+    let out = command.output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_ci_script_starts_twins_and_exports_their_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let _down = Down(root);
+    let hello = twin_path("hello").display().to_string();
+    let env_file = root.join("github.env");
+    let (code, out, err) = ci_script(root, &["start", &hello], Some(&env_file));
+    assert_eq!(code, Some(0), "{out}{err}");
+    let exported = std::fs::read_to_string(&env_file).unwrap();
+    let var = |name: &str| {
+        exported
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {exported}"))
+            .to_owned()
+    };
+    let own = var("WT_HELLO_URL");
+    assert!(var("WT_URL").starts_with("http://127.0.0.1:"), "{exported}");
+    assert_ne!(own, var("WT_URL"), "the twin has a port of its own");
+    let (status, counter) =
+        wt_tests::send(reqwest::Client::new().get(format!("{own}/counter"))).await;
+    assert_eq!(
+        (status, counter["value"].as_i64()),
+        (200, Some(0)),
+        "{counter}"
+    );
+
+    // Without GITHUB_ENV the variables are printed (a GitLab dotenv report).
+    let (code, printed, err) = ci_script(root, &["start", &hello], None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        printed.contains("WT_HELLO_URL=http://127.0.0.1:"),
+        "{printed}"
+    );
+
+    let (code, _, err) = ci_script(root, &["stop"], None);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(reqwest::get(format!("{own}/counter")).await.is_err());
+}
