@@ -42,7 +42,20 @@ fn run() -> Result<()> {
             let binary = packaged_binary(&root)?;
             python_package_tests(&root, &binary)?;
             node_package_tests(&root, &binary)?;
-            go_package_tests(&root, &binary)
+            go_package_tests(&root, &binary)?;
+            container_tests(&root, &binary)
+        }
+        "image" => {
+            let binary = match rest.first() {
+                Some(path) => PathBuf::from(path),
+                None if root.join("target/release/wt-host").is_file() => {
+                    root.join("target/release/wt-host")
+                }
+                None => bail!(
+                    "usage: cargo xtask image [WT_HOST_BINARY] (default: target/release/wt-host, built first)"
+                ),
+            };
+            build_image(&root, &binary, "wt:latest")
         }
         "dist" => dist::dist(&root, &rest),
         _ => bail!(
@@ -186,7 +199,8 @@ fn test(root: &Path, extra: &[String]) -> Result<()> {
     let binary = packaged_binary(root)?;
     python_package_tests(root, &binary)?;
     node_package_tests(root, &binary)?;
-    go_package_tests(root, &binary)
+    go_package_tests(root, &binary)?;
+    container_tests(root, &binary)
 }
 
 /// The `wt-host` the package tests wrap: the debug build the tests just
@@ -491,4 +505,194 @@ fn go_package_tests(root: &Path, binary: &Path) -> Result<()> {
         .env("WT_TWINS_DIR", root.join("target/twins"))
         .env_remove("WT_URL");
     status(test, "the wttest example (go test in dist/go/example)")
+}
+
+/// A Debian package's program, installed when missing if this runs as root
+/// with apt-get (as CI does); `None` when it is missing and cannot be.
+fn ensure_tool(program: &str, packages: &[&str]) -> Result<Option<PathBuf>> {
+    if let Some(path) = which(program) {
+        return Ok(Some(path));
+    }
+    let root_user = std::env::var("USER").is_ok_and(|u| u == "root")
+        || std::env::var("HOME").is_ok_and(|h| h == "/root");
+    if which("apt-get").is_none() || !root_user {
+        return Ok(None);
+    }
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-q"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .stdout(std::process::Stdio::null());
+    status(install, &format!("apt-get install {}", packages.join(" ")))?;
+    Ok(which(program))
+}
+
+/// podman, with a configuration that works without systemd or pulled base
+/// images: runc, no default ulimits, the vfs storage driver.
+fn podman(root: &Path, podman: &Path) -> Result<Command> {
+    let conf = root.join("target/dist-test/containers.conf");
+    std::fs::create_dir_all(conf.parent().context("a folder")?)?;
+    std::fs::write(
+        &conf,
+        "[containers]\ndefault_ulimits = []\n[engine]\nruntime = \"runc\"\n",
+    )?;
+    let mut command = Command::new(podman);
+    command
+        .env("CONTAINERS_CONF", conf)
+        .args(["--storage-driver", "vfs"]);
+    Ok(command)
+}
+
+/// Assembles target/image/ (dist/container/Containerfile, `binary`, the
+/// libraries it links, the six vendor twins and their precompiled code)
+/// and builds it as `tag` with podman (or docker).
+fn build_image(root: &Path, binary: &Path, tag: &str) -> Result<()> {
+    let context = root.join("target/image");
+    let _ = std::fs::remove_dir_all(&context);
+    let rootfs = context.join("rootfs");
+    for dir in [
+        "usr/bin",
+        "usr/share/wt/twins",
+        "var/cache/wt/precompiled",
+        "work",
+        "tmp",
+    ] {
+        std::fs::create_dir_all(rootfs.join(dir))?;
+    }
+    std::fs::copy(binary, rootfs.join("usr/bin/wt-host"))?;
+    // FROM scratch has no libc: bring what the binary links, at the paths
+    // its loader looks in (a static musl build needs none of this).
+    let ldd = Command::new("ldd").arg(binary).output().context("ldd")?;
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(PathBuf::from);
+        if let Some(path) = path {
+            let inside = rootfs.join(path.strip_prefix("/").context("an absolute path")?);
+            std::fs::create_dir_all(inside.parent().context("a folder")?)?;
+            std::fs::copy(&path, &inside).with_context(|| format!("copying {}", path.display()))?;
+        }
+    }
+    for twin in ["stripe", "twilio", "clerk", "resend", "posthog", "logodev"] {
+        let wasm = root.join("target/twins").join(format!("{twin}.wasm"));
+        let inside = rootfs
+            .join("usr/share/wt/twins")
+            .join(format!("{twin}.wasm"));
+        std::fs::copy(&wasm, &inside).with_context(|| format!("copying {}", wasm.display()))?;
+        // Compiled now, for this architecture: the container starts warm.
+        let mut inspect = Command::new(binary);
+        inspect
+            .arg("inspect")
+            .arg(&inside)
+            .env("WT_CACHE_DIR", rootfs.join("var/cache/wt/precompiled"))
+            .stdout(std::process::Stdio::null());
+        status(inspect, "precompiling a twin for the image")?;
+    }
+    std::fs::copy(
+        root.join("dist/container/Containerfile"),
+        context.join("Containerfile"),
+    )?;
+    let engine = which("podman")
+        .or_else(|| which("docker"))
+        .context("building the image needs podman or docker")?;
+    let mut build = if engine.ends_with("podman") {
+        let mut build = podman(root, &engine)?;
+        // The docker format keeps HEALTHCHECK, which OCI's drops.
+        build.args(["build", "--format", "docker"]);
+        build
+    } else {
+        let mut build = Command::new(&engine);
+        build.arg("build");
+        build
+    };
+    build
+        .current_dir(&context)
+        .args(["--quiet", "-t", tag, "-f", "Containerfile", "."]);
+    status(build, "building the wt image")
+}
+
+/// The image as a user runs it: built from this tree (`build_image`),
+/// started with published ports and an admin token, and driven with the
+/// Stripe SDK (dist/container/check_image.py); then started without a
+/// token, which it must refuse, saying why.
+fn container_tests(root: &Path, binary: &Path) -> Result<()> {
+    let Some(engine) = ensure_tool("podman", &["podman", "runc"])? else {
+        println!(
+            "skipped the container image test: podman is not installed (apt-get install podman runc)"
+        );
+        return Ok(());
+    };
+    build_image(root, binary, "wt:test")?;
+    let name = "wt-xtask-test";
+    let mut remove = podman(root, &engine)?;
+    remove
+        .args(["rm", "-f", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _ = remove.status();
+    let token = "xtask-image-token";
+    let mut run = podman(root, &engine)?;
+    run.args(["run", "-d", "--name", name, "-e"])
+        .arg(format!("WT_ADMIN_TOKEN={token}"))
+        .args(["-p", "127.0.0.1::4100", "-p", "127.0.0.1::4111", "wt:test"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    status(run, "podman run (the wt image)")?;
+    let result = (|| -> Result<()> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let mut logs = podman(root, &engine)?;
+            let out = logs.args(["logs", name]).output()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            if text.lines().filter(|l| l.starts_with("ready ")).count() == 6 {
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                bail!("the wt image was not ready within 60 s: {text}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        let port = |inner: &str| -> Result<String> {
+            let mut port = podman(root, &engine)?;
+            let out = port.args(["port", name, inner]).output()?;
+            let mapped = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+            anyhow::ensure!(!mapped.is_empty(), "no published port for {inner}");
+            Ok(format!("http://{mapped}"))
+        };
+        let mut check = Command::new(root.join("target/sdk-venv/bin/python"));
+        check
+            .arg(root.join("dist/container/check_image.py"))
+            .arg(port("4100")?)
+            .arg(port("4111")?)
+            .arg(token);
+        status(
+            check,
+            "the Stripe SDK against the wt image (check_image.py)",
+        )
+    })();
+    let mut remove = podman(root, &engine)?;
+    remove
+        .args(["rm", "-f", name])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let _ = remove.status();
+    result?;
+    let mut refused = podman(root, &engine)?;
+    let out = refused.args(["run", "--rm", "wt:test"]).output()?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        !out.status.success() && said.contains("pass --admin-token TOKEN (or set WT_ADMIN_TOKEN)"),
+        "the image started without an admin token: {said}"
+    );
+    let mut prune = podman(root, &engine)?;
+    prune
+        .args(["image", "prune", "-f"])
+        .stdout(std::process::Stdio::null());
+    let _ = prune.status();
+    println!(
+        "the wt image serves Stripe through its published port and refuses to start without a token"
+    );
+    Ok(())
 }

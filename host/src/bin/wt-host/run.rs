@@ -35,6 +35,9 @@ impl Plan {
     /// named) and merges it under the flags; the twins it declares become
     /// `args.twins` when the command line names none.
     fn new(args: &mut RunArgs) -> anyhow::Result<Plan> {
+        if args.twins.is_empty() && args.project.is_none() && Project::find().is_none() {
+            args.twins = twins_from_env();
+        }
         let project_path = match (&args.project, args.twins.is_empty()) {
             (Some(path), _) => Some(path.clone()),
             (None, true) => Some(Project::find().ok_or_else(|| {
@@ -100,6 +103,26 @@ impl Plan {
             .unwrap_or(Path::new("wt.toml"))
             .display()
     }
+}
+
+/// `WT_TWINS=stripe,clerk`: the twins to serve when neither the command
+/// line nor a wt.toml names any (a container's configuration). A name is
+/// `WT_TWINS_DIR/NAME.wasm` when that file exists, else an installed twin.
+fn twins_from_env() -> Vec<String> {
+    let Ok(list) = std::env::var("WT_TWINS") else {
+        return Vec::new();
+    };
+    let dir = std::env::var_os("WT_TWINS_DIR").map(PathBuf::from);
+    list.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|twin| match &dir {
+            Some(dir) if dir.join(format!("{twin}.wasm")).is_file() => {
+                format!("{twin}={}", dir.join(format!("{twin}.wasm")).display())
+            }
+            _ => twin.to_owned(),
+        })
+        .collect()
 }
 
 pub async fn run(mut args: RunArgs) -> anyhow::Result<()> {
