@@ -471,25 +471,11 @@ fn which(program: &str) -> Option<PathBuf> {
 /// this runs as root with apt-get, as in CI; otherwise the test is skipped
 /// and says why.
 fn go_package_tests(root: &Path, binary: &Path) -> Result<()> {
-    if which("go").is_none() {
-        let root_user = std::env::var("USER").is_ok_and(|u| u == "root")
-            || std::env::var("HOME").is_ok_and(|h| h == "/root");
-        if which("apt-get").is_some() && root_user {
-            let mut install = Command::new("apt-get");
-            install
-                .args(["install", "-y", "-q", "golang-go"])
-                .env("DEBIAN_FRONTEND", "noninteractive")
-                .stdout(std::process::Stdio::null());
-            status(
-                install,
-                "apt-get install golang-go (for the wttest Go module)",
-            )?;
-        } else {
-            println!(
-                "skipped the wttest Go module test: go is not installed (apt-get install golang-go)"
-            );
-            return Ok(());
-        }
+    if ensure_tool("go", &["golang-go"])?.is_none() {
+        println!(
+            "skipped the wttest Go module test: go is not installed (apt-get install golang-go)"
+        );
+        return Ok(());
     }
     let mut vet = Command::new("go");
     vet.current_dir(root.join("dist/go/wttest"))

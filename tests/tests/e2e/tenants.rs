@@ -40,6 +40,12 @@ impl Plane<'_> {
         send(self.client.put(self.url(path)).json(&body)).await
     }
 
+    /// A plain-text answer (the metrics).
+    async fn text(&self, path: &str) -> String {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
     async fn delete(&self, path: &str) -> (u16, Value) {
         send(self.client.delete(self.url(path))).await
     }
@@ -257,15 +263,7 @@ async fn tenant_requests_are_checked_and_bounded() {
         (status, refused["error"]["code"].as_str()),
         (409, Some("tenant_twins_not_reloadable"))
     );
-    let metrics = wt
-        .client
-        .get(wt.url("/_wt/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = wt.text("/_wt/metrics").await;
     assert!(metrics.contains("wt_tenants 2\n"), "{metrics}");
     assert!(
         metrics.contains("wt_tenants_created_total 2\n"),
@@ -293,15 +291,7 @@ async fn an_idle_tenant_expires_and_a_used_one_lives_on() {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(wt.get(&format!("/_wt/tenants/{used}")).await.0, 200);
-    let metrics = wt
-        .client
-        .get(wt.url("/_wt/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = wt.text("/_wt/metrics").await;
     assert!(
         metrics.contains("wt_tenants_expired_total 1\n"),
         "{metrics}"
