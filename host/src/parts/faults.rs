@@ -191,7 +191,9 @@ impl Faults {
 }
 
 /// `*` matches any run of characters, `/` included; everything else is literal.
-fn glob(pattern: &str, text: &str) -> bool {
+/// Whether `text` matches `pattern`, where `*` spans any run of characters
+/// (`/` included) and a pattern without `*` must equal the text.
+pub fn glob(pattern: &str, text: &str) -> bool {
     let parts: Vec<&str> = pattern.split('*').collect();
     if parts.len() == 1 {
         return pattern == text;

@@ -3,10 +3,10 @@
 //! kept up to a few KiB each, so the journal's memory is bounded by
 //! `capacity × (2 × BODY_BYTES + headers)`.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// How much of each body is kept.
 pub const BODY_BYTES: usize = 4096;
@@ -55,6 +55,173 @@ pub struct Filter<'a> {
     pub path: Option<&'a str>,
     /// At most this many, newest last.
     pub limit: Option<usize>,
+    /// Finer criteria: query, body fields, headers, status, time.
+    pub matching: Option<&'a Match>,
+}
+
+/// What a recorded request must look like, every field given holding: what
+/// a test asserts its code sent (`POST …/requests/verify`), WireMock's
+/// `verify` for twins.
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Match {
+    /// The method, in any case.
+    #[serde(default)]
+    pub method: Option<String>,
+    /// The path the twin saw; `*` spans any run of characters.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Query parameters that must have these values.
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Body fields that must have these values: a form's keys as sent
+    /// (`metadata[plan]`), a JSON body's by dotted path (`data.email`).
+    #[serde(default)]
+    pub body: BTreeMap<String, serde_json::Value>,
+    /// Headers (any case in the name) that must have these values; the
+    /// credential is `authorization`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The status the twin answered.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Arrived at or after (wall milliseconds).
+    #[serde(default)]
+    pub since_millis: Option<u64>,
+    /// Arrived at or before (wall milliseconds).
+    #[serde(default)]
+    pub until_millis: Option<u64>,
+}
+
+impl Match {
+    /// The criteria `entry` fails, each said in a few words (none: it
+    /// matches). Near misses are the entries with the fewest.
+    pub fn misses(&self, entry: &Entry) -> Vec<String> {
+        let mut misses = Vec::new();
+        if let Some(method) = &self.method
+            && method != "*"
+            && !entry.method.eq_ignore_ascii_case(method)
+        {
+            misses.push(format!("method is {}, not {method}", entry.method));
+        }
+        if let Some(path) = &self.path
+            && !crate::faults::glob(path, &entry.path)
+        {
+            misses.push(format!("path is {}, not {path}", entry.path));
+        }
+        if let Some(status) = self.status
+            && entry.status != status
+        {
+            misses.push(format!("status is {}, not {status}", entry.status));
+        }
+        if self.since_millis.is_some_and(|t| entry.at_millis < t) {
+            misses.push("arrived before since_millis".to_owned());
+        }
+        if self.until_millis.is_some_and(|t| entry.at_millis > t) {
+            misses.push("arrived after until_millis".to_owned());
+        }
+        if !self.query.is_empty() {
+            let query: Vec<(String, String)> = form_urlencoded::parse(entry.query.as_bytes())
+                .into_owned()
+                .collect();
+            for (name, want) in &self.query {
+                let got = query
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str());
+                if got != Some(want.as_str()) {
+                    misses.push(format!("query {name} is {}, not {want:?}", shown(got)));
+                }
+            }
+        }
+        for (name, want) in &self.headers {
+            let got = entry
+                .request_headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str());
+            if got != Some(want.as_str()) {
+                misses.push(format!("header {name} is {}, not {want:?}", shown(got)));
+            }
+        }
+        if !self.body.is_empty() {
+            let fields = BodyFields::of(entry);
+            for (name, want) in &self.body {
+                if !fields.has(name, want) {
+                    misses.push(format!(
+                        "body {name} is {}, not {want}",
+                        shown(fields.get(name).as_deref())
+                    ));
+                }
+            }
+        }
+        misses
+    }
+}
+
+fn shown(value: Option<&str>) -> String {
+    value.map_or_else(|| "absent".to_owned(), |v| format!("{v:?}"))
+}
+
+/// A recorded request body read as fields: JSON, or a form.
+enum BodyFields {
+    Json(serde_json::Value),
+    Form(Vec<(String, String)>),
+}
+
+impl BodyFields {
+    fn of(entry: &Entry) -> BodyFields {
+        let is_json = entry.request_headers.iter().any(|(k, v)| {
+            k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json")
+        });
+        match serde_json::from_slice(&entry.request_body) {
+            Ok(value) if is_json => BodyFields::Json(value),
+            _ => BodyFields::Form(
+                form_urlencoded::parse(&entry.request_body)
+                    .into_owned()
+                    .collect(),
+            ),
+        }
+    }
+
+    fn json_at(&self, path: &str) -> Option<&serde_json::Value> {
+        let BodyFields::Json(value) = self else {
+            return None;
+        };
+        path.split('.').try_fold(value, |v, key| match v {
+            serde_json::Value::Array(items) => items.get(key.parse::<usize>().ok()?),
+            _ => v.get(key),
+        })
+    }
+
+    /// The field as text, for messages.
+    fn get(&self, name: &str) -> Option<String> {
+        match self {
+            BodyFields::Form(pairs) => pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone()),
+            BodyFields::Json(_) => self.json_at(name).map(|v| match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            }),
+        }
+    }
+
+    /// Whether the field holds `want`: equal JSON, or equal text (a form's
+    /// values are text, so `500` matches `amount=500`).
+    fn has(&self, name: &str, want: &serde_json::Value) -> bool {
+        let want_text = match want {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        match self {
+            BodyFields::Json(_) => self
+                .json_at(name)
+                .is_some_and(|got| got == want || self.get(name).as_deref() == Some(&want_text)),
+            BodyFields::Form(_) => self.get(name).as_deref() == Some(&want_text),
+        }
+    }
 }
 
 impl Journal {
@@ -102,6 +269,7 @@ impl Journal {
                     .is_none_or(|m| e.method.eq_ignore_ascii_case(m))
             })
             .filter(|e| filter.path.is_none_or(|p| e.path.starts_with(p)))
+            .filter(|e| filter.matching.is_none_or(|m| m.misses(e).is_empty()))
             .collect();
         let skip = filter
             .limit
@@ -111,6 +279,26 @@ impl Journal {
 
     pub fn clear(&self) {
         self.lock().entries.clear();
+    }
+
+    /// How many entries `matching` holds for, and the `most` nearest misses
+    /// (fewest failed criteria, newest first) with what each failed.
+    pub fn verify(&self, matching: &Match, most: usize) -> (usize, Vec<(Entry, Vec<String>)>) {
+        let inner = self.lock();
+        let mut matched = 0;
+        let mut near: Vec<(Entry, Vec<String>)> = Vec::new();
+        for entry in inner.entries.iter().rev() {
+            let misses = matching.misses(entry);
+            if misses.is_empty() {
+                matched += 1;
+            } else {
+                near.push((entry.clone(), misses));
+            }
+        }
+        // Stable: among equals, the newest (seen first) stays first.
+        near.sort_by_key(|(_, misses)| misses.len());
+        near.truncate(most);
+        (matched, near)
     }
 
     pub fn len(&self) -> usize {

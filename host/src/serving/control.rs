@@ -14,6 +14,7 @@ use crate::exchange::{error_response, json_response};
 use crate::journal::Filter;
 use crate::tenancy::World;
 use crate::twin::Twin;
+use serde::Deserialize;
 
 mod clock;
 mod state;
@@ -181,6 +182,9 @@ async fn world_control(
         (&Method::GET, ["twins", name, "requests"]) => {
             with_twin(ctx, world, name, |twin| journal(twin, request.query))
         }
+        (&Method::POST, ["twins", name, "requests", "verify"]) => {
+            with_twin(ctx, world, name, |twin| verify(twin, body))
+        }
         (&Method::DELETE, ["twins", name, "requests"]) => with_twin(ctx, world, name, |twin| {
             twin.journal().clear();
             json_response(StatusCode::OK, &json!({ "cleared": name }))
@@ -245,6 +249,7 @@ async fn world_control(
                 | "health",
             ]
             | ["twins", _, "outbound", "flush"]
+            | ["twins", _, "requests", "verify"]
             | ["twins", _, "faults", _],
         ) => not_allowed(request),
         _ => error_response(
@@ -330,14 +335,121 @@ fn journal(twin: &Twin, query: &str) -> http::Response<Bytes> {
         Some(Ok(limit)) => Some(limit),
         Some(Err(_)) => return bad_request("invalid_limit", "limit must be a whole number"),
     };
+    // `status`, `since_millis`, `until_millis`, and `query.NAME`,
+    // `header.NAME`, `body.NAME` for fields: the criteria `verify` takes.
+    let mut matching = crate::journal::Match::default();
+    for (key, value) in &params {
+        let number = || value.parse::<u64>().ok();
+        match key.split_once('.') {
+            Some(("query", name)) => {
+                matching.query.insert(name.to_owned(), value.clone());
+            }
+            Some(("header", name)) => {
+                matching.headers.insert(name.to_owned(), value.clone());
+            }
+            Some(("body", name)) => {
+                matching
+                    .body
+                    .insert(name.to_owned(), serde_json::Value::String(value.clone()));
+            }
+            _ => match key.as_str() {
+                "status" => match value.parse() {
+                    Ok(status) => matching.status = Some(status),
+                    Err(_) => return bad_request("invalid_status", "status must be a number"),
+                },
+                "since_millis" => matching.since_millis = number(),
+                "until_millis" => matching.until_millis = number(),
+                _ => {}
+            },
+        }
+    }
     let filter = Filter {
         method: param("method"),
         path: param("path"),
         limit,
+        matching: Some(&matching),
     };
     json_response(
         StatusCode::OK,
         &json!({ "twin": twin.name(), "requests": twin.journal().entries(&filter) }),
+    )
+}
+
+/// `POST …/requests/verify` with `{"match": {…}, "count": {"eq"|"gte"|"lte": n}}`
+/// (count defaults to at least one): 200 when the journal holds that many
+/// matching requests, else 409 with the nearest misses and what each
+/// failed.
+fn verify(twin: &Twin, body: &[u8]) -> http::Response<Bytes> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Verify {
+        #[serde(rename = "match", default)]
+        matching: crate::journal::Match,
+        #[serde(default)]
+        count: Count,
+    }
+    #[derive(Deserialize, Default, serde::Serialize)]
+    #[serde(deny_unknown_fields)]
+    struct Count {
+        eq: Option<usize>,
+        gte: Option<usize>,
+        lte: Option<usize>,
+    }
+    let asked: Verify = match serde_json::from_slice(body) {
+        Ok(asked) => asked,
+        Err(err) => {
+            return bad_request(
+                "invalid_verification",
+                &format!(
+                    "expected {{\"match\": {{\"method\", \"path\", \"query\", \"body\", \"headers\", \"status\"}}, \"count\": {{\"eq\" | \"gte\" | \"lte\": n}}}}: {err}"
+                ),
+            );
+        }
+    };
+    let count = &asked.count;
+    let (matched, near) = twin.journal().verify(&asked.matching, 3);
+    let holds = match (count.eq, count.gte, count.lte) {
+        (Some(eq), _, _) => matched == eq,
+        (None, None, None) => matched >= 1,
+        (None, gte, lte) => gte.is_none_or(|n| matched >= n) && lte.is_none_or(|n| matched <= n),
+    };
+    if holds {
+        return json_response(
+            StatusCode::OK,
+            &json!({ "verified": true, "matched": matched }),
+        );
+    }
+    let wanted = match (count.eq, count.gte, count.lte) {
+        (Some(eq), _, _) => format!("exactly {eq}"),
+        (None, None, None) => "at least 1".to_owned(),
+        (None, Some(gte), Some(lte)) => format!("{gte} to {lte}"),
+        (None, Some(gte), None) => format!("at least {gte}"),
+        (None, None, Some(lte)) => format!("at most {lte}"),
+    };
+    let near_misses: Vec<_> = near
+        .iter()
+        .map(|(entry, misses)| {
+            json!({
+                "seq": entry.seq, "method": entry.method, "path": entry.path,
+                "status": entry.status, "misses": misses,
+            })
+        })
+        .collect();
+    json_response(
+        StatusCode::CONFLICT,
+        &json!({
+            "error": {
+                "type": "invalid_request_error",
+                "code": "verification_failed",
+                "message": format!(
+                    "expected {wanted} request(s) to twin '{}' matching, found {matched}",
+                    twin.name()
+                ),
+            },
+            "verified": false,
+            "matched": matched,
+            "near_misses": near_misses,
+        }),
     )
 }
 

@@ -598,3 +598,76 @@ async fn admin_health_on_a_twins_port_reports_that_twin() {
     .await;
     assert_eq!(all["twins"].as_array().unwrap().len(), 2, "{all}");
 }
+
+#[tokio::test]
+async fn verify_says_whether_a_request_was_made_and_names_the_near_misses() {
+    let host = hello(&[]);
+    let client = reqwest::Client::new();
+    let twin = |p: &str| format!("{}/hello{p}", host.url);
+    let wt = |p: &str| format!("{}/_wt/twins/hello/{p}", host.url);
+    let (status, _) = call(
+        &client,
+        reqwest::Method::POST,
+        twin("/counter"),
+        Some(json!({"by": 2})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let form = client
+        .post(twin("/items"))
+        .header("authorization", "Bearer sk_test_verify")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("name=widget&metadata[color]=red")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(form.status(), 200);
+
+    let verify = |body: Value| {
+        call(
+            &client,
+            reqwest::Method::POST,
+            wt("requests/verify"),
+            Some(body),
+        )
+    };
+    let (status, ok) = verify(json!({
+        "match": {"method": "post", "path": "/items", "body": {"metadata[color]": "red"},
+                  "headers": {"Authorization": "Bearer sk_test_verify"}},
+        "count": {"eq": 1},
+    }))
+    .await;
+    assert_eq!((status, ok["matched"].as_u64()), (200, Some(1)), "{ok}");
+    // A JSON body's fields by path, numbers as numbers.
+    let (status, _) = verify(json!({"match": {"path": "/counter", "body": {"by": 2}}})).await;
+    assert_eq!(status, 200);
+    let (status, _) = verify(json!({"match": {"path": "/*"}, "count": {"gte": 2, "lte": 2}})).await;
+    assert_eq!(status, 200);
+
+    let (status, failed) = verify(json!({
+        "match": {"method": "POST", "path": "/items", "body": {"metadata[color]": "blue"}},
+        "count": {"eq": 1},
+    }))
+    .await;
+    assert_eq!(status, 409, "{failed}");
+    assert_eq!(failed["error"]["code"], "verification_failed");
+    assert_eq!(failed["matched"], 0);
+    let nearest = &failed["near_misses"][0];
+    assert_eq!(nearest["path"], "/items");
+    assert_eq!(
+        nearest["misses"],
+        json!(["body metadata[color] is \"red\", not \"blue\""])
+    );
+    let (status, _) = verify(json!({"match": {"colour": "red"}})).await;
+    assert_eq!(status, 400);
+
+    // The listing takes the same criteria.
+    let (_, listed) = call(
+        &client,
+        reqwest::Method::GET,
+        wt("requests?body.name=widget&status=200"),
+        None,
+    )
+    .await;
+    assert_eq!(listed["requests"].as_array().unwrap().len(), 1, "{listed}");
+}
