@@ -482,6 +482,13 @@ fn go_package_tests(root: &Path, binary: &Path) -> Result<()> {
         .args(["vet", "./..."])
         .env("GOPROXY", "off");
     status(vet, "go vet (dist/go/wttest)")?;
+    // Its own tests: the release download over a local HTTP server,
+    // checksums refused when they do not match.
+    let mut unit = Command::new("go");
+    unit.current_dir(root.join("dist/go/wttest"))
+        .args(["test", "-count=1", "./..."])
+        .env("GOPROXY", "off");
+    status(unit, "go test (dist/go/wttest)")?;
     let mut test = Command::new("go");
     test.current_dir(root.join("dist/go/example"))
         .args(["test", "-count=1", "./..."])

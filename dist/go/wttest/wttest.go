@@ -11,8 +11,9 @@
 // their own state, clock, faults and journal, so parallel tests never see
 // each other's, and it is removed when the test ends. The host is the one at
 // WT_URL (with WT_ADMIN_TOKEN), or one started from WT_HOST_BIN (or wt-host
-// on PATH) serving the twins in WT_TWINS_DIR (or installed with
-// `wt-host install`). Call wttest.Main from TestMain to stop it when the
+// on PATH, or the release's, downloaded and checked against its
+// checksums.txt: WT_VERSION, WT_DOWNLOAD_URL) serving the twins in
+// WT_TWINS_DIR (or the release's, or those installed with `wt-host install`). Call wttest.Main from TestMain to stop it when the
 // tests end; on Linux it also stops if the test binary dies.
 //
 // The package uses the standard library only.
@@ -72,6 +73,9 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
+// binary is WT_HOST_BIN, else wt-host on PATH, else the release's,
+// downloaded once into the user's cache and checked against its
+// checksums.txt (whose twins then serve when WT_TWINS_DIR is not set).
 func binary() (string, error) {
 	if b := os.Getenv("WT_HOST_BIN"); b != "" {
 		return b, nil
@@ -79,13 +83,32 @@ func binary() (string, error) {
 	if b, err := exec.LookPath("wt-host"); err == nil {
 		return b, nil
 	}
-	return "", fmt.Errorf("wttest: no wt-host binary: set WT_HOST_BIN or put wt-host on PATH")
+	url, version := release()
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("wttest: no wt-host on PATH and no cache folder to download it into: %w", err)
+	}
+	b, twins, err := download(url, filepath.Join(cache, "wt", "wttest", version))
+	if err != nil {
+		return "", err
+	}
+	if os.Getenv("WT_TWINS_DIR") == "" {
+		downloadedTwins = twins
+	}
+	return b, nil
 }
+
+// downloadedTwins is the release's twins folder, when the binary came from
+// a release and WT_TWINS_DIR names none.
+var downloadedTwins string
 
 // twinSources are the .wasm files of WT_TWINS_DIR, or nothing (the host
 // then serves what `wt-host run` finds in ./wt.toml).
 func twinSources() []string {
 	dir := os.Getenv("WT_TWINS_DIR")
+	if dir == "" {
+		dir = downloadedTwins
+	}
 	if dir == "" {
 		return nil
 	}
