@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	pathpkg "path"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -53,7 +54,8 @@ func download(url, dir string) (binary, twins string, err error) {
 		switch {
 		case archiveName.MatchString(fields[1]):
 			archive, archiveSum = fields[1], fields[0]
-		case strings.HasPrefix(fields[1], "twins/") && strings.HasSuffix(fields[1], ".wasm"):
+		// `twins/x.wasm` (cargo xtask dist) or `x.wasm` (the GitHub release).
+		case strings.HasSuffix(fields[1], ".wasm"):
 			wanted[fields[1]] = fields[0]
 		}
 	}
@@ -77,7 +79,7 @@ func download(url, dir string) (binary, twins string, err error) {
 		}
 	}
 	for name, sum := range wanted {
-		path := filepath.Join(dir, filepath.FromSlash(name))
+		path := filepath.Join(dir, "twins", pathpkg.Base(name))
 		if fileSum(path) == sum {
 			continue
 		}

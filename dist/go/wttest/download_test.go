@@ -30,13 +30,13 @@ func fakeRelease(t *testing.T, tamper bool) *httptest.Server {
 	twin := []byte("\x00asm-not-really")
 	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	name := fmt.Sprintf("wt-host_0.1.0_%s_%s.tar.gz", runtime.GOOS, runtime.GOARCH)
-	files := map[string][]byte{name: archive.Bytes(), "twins/stripe.wasm": twin}
+	files := map[string][]byte{name: archive.Bytes(), "twins/stripe.wasm": twin, "clerk.wasm": twin}
 	archiveSum := sum(archive.Bytes())
 	if tamper {
 		archiveSum = strings.Repeat("0", 64)
 	}
-	checksums := fmt.Sprintf("%s  %s\n%s  twins/stripe.wasm\n%s  wt-host_0.1.0_plan9_mips.tar.gz\n",
-		archiveSum, name, sum(twin), strings.Repeat("1", 64))
+	checksums := fmt.Sprintf("%s  %s\n%s  twins/stripe.wasm\n%s  clerk.wasm\n%s  wt-host_0.1.0_plan9_mips.tar.gz\n",
+		archiveSum, name, sum(twin), sum(twin), strings.Repeat("1", 64))
 	files["checksums.txt"] = []byte(checksums)
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		data, ok := files[strings.TrimPrefix(r.URL.Path, "/download/v0.1.0/")]
@@ -60,8 +60,10 @@ func TestDownloadChecksEverythingAgainstChecksums(t *testing.T) {
 	if err != nil || info.Mode()&0o100 == 0 {
 		t.Fatalf("the binary is not there, executable: %v %v", info, err)
 	}
-	if _, err := os.Stat(filepath.Join(twins, "stripe.wasm")); err != nil {
-		t.Fatal(err)
+	for _, twin := range []string{"stripe.wasm", "clerk.wasm"} {
+		if _, err := os.Stat(filepath.Join(twins, twin)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// A second call reuses what is there and still checks it.
 	if _, _, err := download(server.URL+"/download/v0.1.0", dir); err != nil {
