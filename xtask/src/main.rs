@@ -249,15 +249,8 @@ fn python_package_tests(root: &Path, binary: &Path) -> Result<()> {
     create.arg("-m").arg("venv").arg(&venv);
     status(create, "python3 -m venv (for the wondertwin wheel)")?;
     let python = venv.join("bin").join("python");
-    let mut install = Command::new(&python);
+    let mut install = pip_install(&python);
     install
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
         .arg(&wheel)
         .arg("-r")
         .arg(root.join("dist/python/example/requirements.txt"));
@@ -310,17 +303,8 @@ fn sdk_tests(root: &Path) -> Result<()> {
     let wanted = std::fs::read_to_string(&requirements)?;
     let stamp = venv.join("installed-requirements.txt");
     if std::fs::read_to_string(&stamp).ok().as_deref() != Some(wanted.as_str()) {
-        let mut install = Command::new(&python);
-        install
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements);
+        let mut install = pip_install(&python);
+        install.arg("-r").arg(&requirements);
         status(install, "pip install -r tests/sdk/requirements.txt")?;
         std::fs::write(&stamp, &wanted)?;
     }
@@ -688,4 +672,17 @@ fn container_tests(root: &Path, binary: &Path) -> Result<()> {
         "the wt image serves Stripe through its published port and refuses to start without a token"
     );
     Ok(())
+}
+
+/// `python -m pip install`, quietly, for the virtualenvs the tests make.
+fn pip_install(python: &Path) -> Command {
+    let mut install = Command::new(python);
+    install.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    install
 }
