@@ -200,9 +200,17 @@ impl Error {
 /// `{"error":{"type":kind,"code":…,"message":…,"param":…,…extra}}`, where
 /// `type`, `code` and `param` are left out when unset.
 pub fn render_plain(err: &Error) -> Response {
+    render_envelope(err, Some(err.kind.as_str()).filter(|k| !k.is_empty()))
+}
+
+/// `{"error":{"type":kind,"code":…,"message":…,"param":…,…extra}}` with
+/// `kind` as the `type` (left out when `None`): the envelope of the host's
+/// errors and of vendors in Stripe's family, whose renderers only decide
+/// the `type`.
+pub fn render_envelope(err: &Error, kind: Option<&str>) -> Response {
     let mut inner = Map::new();
-    if !err.kind.is_empty() {
-        inner.insert("type".into(), Value::String(err.kind.clone()));
+    if let Some(kind) = kind {
+        inner.insert("type".into(), Value::from(kind));
     }
     if let Some(code) = &err.code {
         inner.insert("code".into(), Value::String(code.clone()));

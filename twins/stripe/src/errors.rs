@@ -1,6 +1,6 @@
 //! Stripe's error vocabulary and envelope.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use wt_sdk::{Error, Response};
 
 /// Renders any error as Stripe does:
@@ -18,21 +18,7 @@ pub fn render(err: &Error) -> Response {
         ("", _) => "invalid_request_error",
         (kind, _) => kind,
     };
-    let mut inner = Map::new();
-    inner.insert("type".into(), Value::from(kind));
-    if let Some(code) = &err.code {
-        inner.insert("code".into(), Value::from(code.as_str()));
-    }
-    inner.insert("message".into(), Value::from(err.message.as_str()));
-    if let Some(param) = &err.param {
-        inner.insert("param".into(), Value::from(param.as_str()));
-    }
-    for (k, v) in &err.extra {
-        inner.insert(k.clone(), v.clone());
-    }
-    let mut outer = Map::new();
-    outer.insert("error".into(), Value::Object(inner));
-    Response::json(err.status, &Value::Object(outer))
+    wt_sdk::error::render_envelope(err, Some(kind))
 }
 
 pub fn missing(param: &str) -> Error {
