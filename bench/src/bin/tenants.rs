@@ -126,8 +126,8 @@ async fn thousand_tenants(host: &Host) {
     }
 }
 
-/// Requests per second from `callers` tasks for `secs`, each picking its
-/// tenant with `pick`.
+/// Requests per second from `callers` tasks for `secs`, spread round-robin
+/// over `tenants` and three of their twins.
 async fn throughput(host: &Host, tenants: &[String], callers: usize, secs: u64) -> f64 {
     let done = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(secs);

@@ -75,11 +75,7 @@ impl Host {
     /// Makes a tenant and returns a handle that removes it when dropped:
     /// the embedding API's way to give each test a world of its own.
     pub fn tenant(&self, request: TenantRequest) -> Result<Tenant, Error> {
-        let world = self.inner.tenants.create(
-            &self.inner.default,
-            request,
-            self.inner.limits.max_tenants,
-        )?;
+        let world = self.create_world(request)?;
         Ok(Tenant {
             host: self.clone(),
             id: world.id().unwrap_or_default().to_owned(),
@@ -91,12 +87,16 @@ impl Host {
     /// world's twins (all, or those named), removed after `ttl` without a
     /// request or by [`Host::delete_tenant`].
     pub fn create_tenant(&self, request: TenantRequest) -> Result<TenantSummary, Error> {
-        let world = self.inner.tenants.create(
-            &self.inner.default,
-            request,
-            self.inner.limits.max_tenants,
-        )?;
-        Ok(world.summary())
+        Ok(self.create_world(request)?.summary())
+    }
+
+    /// The new tenant's world itself, for the control plane and handles.
+    pub(crate) fn create_world(&self, request: TenantRequest) -> Result<Arc<World>, Error> {
+        let max = self.inner.limits.max_tenants;
+        Ok(self
+            .inner
+            .tenants
+            .create(&self.inner.default, request, max)?)
     }
 
     /// Removes a tenant; requests in flight finish first, on its twins.

@@ -137,7 +137,7 @@ async fn world_control(
         (&Method::GET, ["health"]) => health(world, None).await,
         (&Method::GET, ["twins", name, "health"]) => match world.twin(name) {
             Some(_) => health(world, Some(name)).await,
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::GET, ["twins"]) => json_response(StatusCode::OK, &twins_json(ctx, world)),
         (&Method::POST, ["reset"]) => match world.reset().await {
@@ -149,7 +149,7 @@ async fn world_control(
                 Ok(()) => json_response(StatusCode::OK, &json!({ "reset": [name] })),
                 Err(err) => host_error(&err.into()),
             },
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::POST, ["twins", name, "reload"]) if world.id().is_some() => error_response(
             StatusCode::CONFLICT,
@@ -161,61 +161,62 @@ async fn world_control(
         ),
         (&Method::POST, ["twins", name, "reload"]) => match ctx.host.reload(name).await {
             Ok(info) => json_response(StatusCode::OK, &json!({ "reloaded": info })),
-            Err(crate::Error::NoSuchTwin(_)) => unknown_twin_in(ctx, world, name),
+            Err(crate::Error::NoSuchTwin(_)) => unknown_twin_in(world, name),
             Err(err) => bad_request("reload_failed", &err.to_string()),
         },
         (&Method::GET, ["twins", name, "config"]) => match world.twin(name) {
             Some(twin) => json_response(StatusCode::OK, &twin.settings().to_json()),
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::PUT | &Method::PATCH, ["twins", name, "config"]) => {
-            with_twin(ctx, world, name, |twin| update_config(twin, body))
+            with_twin(world, name, |twin| update_config(twin, body))
         }
         (&Method::GET, ["twins", name, "state"]) => match world.twin(name) {
             Some(twin) => export_state(&twin).await,
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::PUT, ["twins", name, "state"]) => match world.twin(name) {
             Some(twin) => import_state(&twin, body).await,
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::GET, ["twins", name, "requests"]) => {
-            with_twin(ctx, world, name, |twin| journal(twin, request.query))
+            with_twin(world, name, |twin| journal(twin, request.query))
         }
         (&Method::POST, ["twins", name, "requests", "verify"]) => {
-            with_twin(ctx, world, name, |twin| verify(twin, body))
+            with_twin(world, name, |twin| verify(twin, body))
         }
-        (&Method::DELETE, ["twins", name, "requests"]) => with_twin(ctx, world, name, |twin| {
+        (&Method::DELETE, ["twins", name, "requests"]) => with_twin(world, name, |twin| {
             twin.journal().clear();
             json_response(StatusCode::OK, &json!({ "cleared": name }))
         }),
-        (&Method::GET, ["twins", name, "faults"]) => with_twin(ctx, world, name, |twin| {
+        (&Method::GET, ["twins", name, "faults"]) => with_twin(world, name, |twin| {
             json_response(StatusCode::OK, &json!({ "faults": twin.faults().list() }))
         }),
         (&Method::POST, ["twins", name, "faults"]) => {
-            with_twin(ctx, world, name, |twin| add_fault(twin, body))
+            with_twin(world, name, |twin| add_fault(twin, body))
         }
-        (&Method::DELETE, ["twins", name, "faults"]) => with_twin(ctx, world, name, |twin| {
+        (&Method::DELETE, ["twins", name, "faults"]) => with_twin(world, name, |twin| {
             twin.faults().clear();
             json_response(StatusCode::OK, &json!({ "faults": [] }))
         }),
-        (&Method::DELETE, ["twins", name, "faults", id]) => with_twin(ctx, world, name, |twin| {
-            match id.parse::<u64>().map(|id| twin.faults().remove(id)) {
-                Ok(true) => json_response(StatusCode::OK, &json!({ "removed": id })),
-                _ => error_response(
-                    StatusCode::NOT_FOUND,
-                    "unknown_fault",
-                    &format!("twin '{name}' has no fault {id}"),
-                    Some(name),
-                ),
-            }
+        (&Method::DELETE, ["twins", name, "faults", id]) => with_twin(world, name, |twin| match id
+            .parse::<u64>()
+            .map(|id| twin.faults().remove(id))
+        {
+            Ok(true) => json_response(StatusCode::OK, &json!({ "removed": id })),
+            _ => error_response(
+                StatusCode::NOT_FOUND,
+                "unknown_fault",
+                &format!("twin '{name}' has no fault {id}"),
+                Some(name),
+            ),
         }),
         (&Method::GET, ["twins", name, "outbound"]) => match world.twin(name) {
             Some(twin) => json_response(
                 StatusCode::OK,
                 &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
             ),
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::POST, ["twins", name, "outbound", "flush"]) => match world.twin(name) {
             Some(twin) => {
@@ -225,19 +226,19 @@ async fn world_control(
                     &json!({ "twin": name, "deliveries": twin.outbound().log().await }),
                 )
             }
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (&Method::DELETE, ["twins", name, "outbound"]) => match world.twin(name) {
             Some(twin) => {
                 twin.outbound().cancel_all().await;
                 json_response(StatusCode::OK, &json!({ "cleared": name }))
             }
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (method, ["clock", rest @ ..]) => clock(world.clock(), None, method, rest, body),
         (method, ["twins", name, "clock", rest @ ..]) => match world.twin(name) {
             Some(twin) => clock(twin.clock(), Some(name), method, rest, body),
-            None => unknown_twin_in(ctx, world, name),
+            None => unknown_twin_in(world, name),
         },
         (
             _,
@@ -263,14 +264,13 @@ async fn world_control(
 
 /// Runs `f` on the world's twin `name`, or answers that it has none.
 fn with_twin(
-    ctx: &Plane,
     world: &World,
     name: &str,
     f: impl FnOnce(&Twin) -> http::Response<Bytes>,
 ) -> http::Response<Bytes> {
     match world.twin(name) {
         Some(twin) => f(&twin),
-        None => unknown_twin_in(ctx, world, name),
+        None => unknown_twin_in(world, name),
     }
 }
 
@@ -467,10 +467,10 @@ fn add_fault(twin: &Twin, body: &[u8]) -> http::Response<Bytes> {
 /// A name on the shared listener that is neither a twin of the default
 /// world nor a tenant.
 pub(crate) fn unknown_twin(ctx: &Plane, name: &str) -> http::Response<Bytes> {
-    unknown_twin_in(ctx, &ctx.host.default_world(), name)
+    unknown_twin_in(&ctx.host.default_world(), name)
 }
 
-pub(crate) fn unknown_twin_in(_ctx: &Plane, world: &World, name: &str) -> http::Response<Bytes> {
+pub(crate) fn unknown_twin_in(world: &World, name: &str) -> http::Response<Bytes> {
     let message = match world.id() {
         None => format!(
             "no twin named '{name}' is loaded (loaded: {})",

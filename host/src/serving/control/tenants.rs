@@ -63,21 +63,17 @@ pub(super) async fn create(ctx: &Plane, body: &[u8]) -> http::Response<Bytes> {
         ttl,
         name: asked.name,
     };
-    let summary = match ctx.host.create_tenant(request) {
-        Ok(summary) => summary,
+    let world = match ctx.host.create_world(request) {
+        Ok(world) => world,
         Err(crate::Error::Tenant(err)) => return tenant_error(&err),
         Err(err) => return bad_request("invalid_tenant_request", &err.to_string()),
-    };
-    // Removed in between: only a delete racing the create.
-    let Some(world) = ctx.host.tenant_registry().get(&summary.id) else {
-        return unknown_tenant(&summary.id);
     };
     if let Some(opener) = opener
         && let Err(err) = opener.open(ctx, &world)
     {
         // All its ports or no tenant: a half-served tenant would fail later
         // and further from the cause.
-        let _ = ctx.host.delete_tenant(&summary.id).await;
+        let _ = ctx.host.delete_tenant(world.id().unwrap_or_default()).await;
         return error_response(
             StatusCode::SERVICE_UNAVAILABLE,
             "tenant_ports_unavailable",

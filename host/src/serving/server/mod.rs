@@ -32,7 +32,7 @@ mod body;
 mod routing;
 
 use body::read_body;
-use routing::{Target, admin_alias, bearer_matches, route_shared};
+use routing::{Target, admin_alias, bearer_matches, route_shared, twin_of};
 
 /// How long a client gets to send a request's body: a body trickled in a
 /// byte at a time would otherwise hold its share of the body budget (and a
@@ -192,12 +192,13 @@ impl RunningHost {
 #[derive(Clone)]
 enum Route {
     Shared,
-    /// A twin's own port. By name, looked up per request, so a reloaded
-    /// twin takes over its port at once.
-    Twin(Arc<str>),
-    /// A tenant's twin's own port: tenant id and twin name, looked up per
-    /// request (a removed tenant answers 404 while its port drains).
-    Tenant(Arc<str>, Arc<str>),
+    /// A twin's own port: of the default world, or of a tenant. By name,
+    /// looked up per request, so a reloaded twin takes over its port at
+    /// once and a removed tenant answers 404 while its port drains.
+    Twin {
+        tenant: Option<Arc<str>>,
+        name: Arc<str>,
+    },
 }
 
 impl Host {
@@ -242,7 +243,13 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
             " (choose another with --port NAME=PORT, 0 for any free port)",
         )
         .await?;
-        listeners.push((listener, Route::Twin(Arc::from(twin.name()))));
+        listeners.push((
+            listener,
+            Route::Twin {
+                tenant: None,
+                name: Arc::from(twin.name()),
+            },
+        ));
     }
 
     let mut addrs = Addresses {
@@ -251,7 +258,7 @@ async fn serve(host: Host, config: ServeConfig) -> Result<RunningHost, ServeErro
         domain: config.domain.clone(),
     };
     for (listener, route) in &listeners[1..] {
-        if let Route::Twin(twin) = route {
+        if let Route::Twin { name: twin, .. } = route {
             addrs
                 .twins
                 .insert(twin.to_string(), local_addr(listener, config.listen));
@@ -362,7 +369,10 @@ impl control::PortOpener for TenantListeners {
             );
             let ctx = Ctx {
                 plane: plane.clone(),
-                route: Route::Tenant(Arc::from(id), Arc::from(name.as_str())),
+                route: Route::Twin {
+                    tenant: Some(Arc::from(id)),
+                    name: Arc::from(name.as_str()),
+                },
                 admin_token: self.admin_token.clone(),
                 caller: self.caller.clone(),
             };
@@ -518,32 +528,19 @@ async fn dispatch(ctx: &Ctx, req: http::Request<Incoming>) -> Answer {
         return Answer::Response(refused.into_response());
     }
     let (parts, target) = match &ctx.route {
-        Route::Twin(name) => match admin_alias("", name, &parts) {
+        Route::Twin { tenant, name } => match admin_alias(tenant.as_deref(), name, &parts) {
             Some(aliased) => (aliased, Target::Control),
             None => {
                 let path = parts.uri.path().to_owned();
-                let target = match ctx.plane.host.twin(name) {
-                    Some(twin) => Target::Twin(twin, path),
-                    None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
-                };
-                (parts, target)
-            }
-        },
-        Route::Tenant(id, name) => match admin_alias(&format!("tenants/{id}/"), name, &parts) {
-            Some(aliased) => (aliased, Target::Control),
-            None => {
-                let path = parts.uri.path().to_owned();
-                let target = match ctx.plane.host.tenant_registry().get(id) {
-                    Some(world) => {
-                        world.touch();
-                        match world.twin(name) {
-                            Some(twin) => Target::Twin(twin, path),
-                            None => {
-                                Target::Answer(control::unknown_twin_in(&ctx.plane, &world, name))
-                            }
-                        }
-                    }
-                    None => Target::Answer(control::unknown_tenant(id)),
+                let target = match tenant {
+                    None => match ctx.plane.host.twin(name) {
+                        Some(twin) => Target::Twin(twin, path),
+                        None => Target::Answer(control::unknown_twin(&ctx.plane, name)),
+                    },
+                    Some(id) => match ctx.plane.host.tenant_registry().get(id) {
+                        Some(world) => twin_of(&world, name, path),
+                        None => Target::Answer(control::unknown_tenant(id)),
+                    },
                 };
                 (parts, target)
             }

@@ -23,9 +23,9 @@ pub(super) fn bearer_matches(parts: &http::request::Parts, token: &str) -> bool 
 
 /// WonderTwin served its control plane at `/admin/*` on each twin's own
 /// port; those paths keep working there, as aliases of `/_wt/` for that twin
-/// (`world` is `""`, or `tenants/{id}/` on a tenant twin's port).
+/// (or, on a tenant twin's port, for that tenant's twin).
 pub(super) fn admin_alias(
-    world: &str,
+    tenant: Option<&str>,
     twin: &str,
     parts: &http::request::Parts,
 ) -> Option<http::request::Parts> {
@@ -52,6 +52,8 @@ pub(super) fn admin_alias(
         "time/reset" => format!("twins/{twin}/clock/reset"),
         _ => return None,
     };
+    // Only an alias pays for the tenant's part of the path.
+    let world = tenant.map_or_else(String::new, |id| format!("tenants/{id}/"));
     let path_and_query = match parts.uri.query() {
         Some(query) => format!("{CONTROL_PREFIX}/{world}{target}?{query}"),
         None => format!("{CONTROL_PREFIX}/{world}{target}"),
@@ -78,9 +80,9 @@ pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
     let path = parts.uri.path();
     if let Some((twin, tenant)) = host_labels(parts, ctx.caller.domain.as_deref()) {
         return match tenant {
-            None => twin_of(ctx, &ctx.plane.host.default_world(), twin, path.to_owned()),
+            None => twin_of(&ctx.plane.host.default_world(), twin, path.to_owned()),
             Some(id) => match ctx.plane.host.tenant_registry().get(id) {
-                Some(world) => twin_of(ctx, &world, twin, path.to_owned()),
+                Some(world) => twin_of(&world, twin, path.to_owned()),
                 None => Target::Answer(control::unknown_tenant(id)),
             },
         };
@@ -110,15 +112,15 @@ pub(super) fn route_shared(ctx: &Ctx, parts: &http::request::Parts) -> Target {
             &control::twins_json(&ctx.plane, &world),
         ));
     }
-    twin_of(ctx, &world, twin, format!("/{tail}"))
+    twin_of(&world, twin, format!("/{tail}"))
 }
 
 /// `name` in `world`, or the host's answer that it has none.
-fn twin_of(ctx: &Ctx, world: &World, name: &str, path: String) -> Target {
+pub(super) fn twin_of(world: &World, name: &str, path: String) -> Target {
     world.touch();
     match world.twin(name) {
         Some(twin) => Target::Twin(twin, path),
-        None => Target::Answer(control::unknown_twin_in(&ctx.plane, world, name)),
+        None => Target::Answer(control::unknown_twin_in(world, name)),
     }
 }
 
@@ -171,7 +173,7 @@ mod tests {
     #[test]
     fn admin_paths_alias_the_control_plane_for_that_twin() {
         let alias =
-            |uri: &str| admin_alias("", "stripe", &parts(uri, None)).map(|p| p.uri.to_string());
+            |uri: &str| admin_alias(None, "stripe", &parts(uri, None)).map(|p| p.uri.to_string());
         assert_eq!(
             alias("/admin/reset").as_deref(),
             Some("/_wt/twins/stripe/reset")
@@ -193,7 +195,7 @@ mod tests {
             Some("/_wt/twins/stripe/config")
         );
         assert_eq!(
-            admin_alias("tenants/ci-1/", "stripe", &parts("/admin/reset", None))
+            admin_alias(Some("ci-1"), "stripe", &parts("/admin/reset", None))
                 .map(|p| p.uri.to_string())
                 .as_deref(),
             Some("/_wt/tenants/ci-1/twins/stripe/reset")
